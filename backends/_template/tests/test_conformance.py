@@ -1,0 +1,5 @@
+from prelabel.testing import BackendConformance
+
+
+class TestConformance(BackendConformance):
+    backend = "skeleton"

@@ -1,0 +1,158 @@
+"""Core server figures: latency under training, /predict overhead, webhook acknowledgement.
+
+Starts `prelabel serve textcls` (gunicorn, 1 worker × 8 threads, training in a thread of the
+same process: the default deployment) on a free loopback port and measures it over HTTP.
+
+    .venv/bin/python benchmarks/bench_core.py        # prints figures, writes results/core.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from prelabel import Context, ProjectKey
+from prelabel.config import LabelConfig
+from prelabel.media import MediaResolver
+from prelabel.settings import CoreSettings
+
+HERE = Path(__file__).parent
+CONFIG = """<View><Text name="text" value="$text"/>
+<Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/></Choices></View>"""
+PROJECT = {"id": 7, "created_at": "2026-11-27T19:23:47.527544Z", "label_config": CONFIG}
+KEY = "7.1795807427"
+VOCAB = {"Positive": "love great excellent wonderful happy", "Negative": "hate awful broken refund terrible"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def text(rng: random.Random, label: str) -> str:
+    words = rng.sample(VOCAB[label].split(), 2) + [f"w{rng.randrange(20000)}" for _ in range(30)]
+    rng.shuffle(words)
+    return " ".join(words)
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": 1000 * ordered[len(ordered) // 2],
+        "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        "n": len(ordered),
+    }
+
+
+def timed(call) -> float:
+    started = time.perf_counter()
+    response = call()
+    response.raise_for_status()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    rng = random.Random(0)
+    model_dir = Path(tempfile.mkdtemp(prefix="prelabel-bench-"))
+    port = free_port()
+    env = {**os.environ, "PRELABEL_MODEL_DIR": str(model_dir), "PRELABEL_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prelabel", "serve", "textcls", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    client = httpx.Client(base_url=base, timeout=100)
+    try:
+        for _ in range(300):
+            try:
+                if client.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        setup = {"project": KEY, "schema": CONFIG, "hostname": "", "access_token": "", "extra_params": None}
+        client.post("/setup", json=setup).raise_for_status()
+        figures: dict[str, object] = {}
+
+        # Webhook acknowledgement: annotation events (each enqueues a coalesced training job).
+        acks = []
+        for i in range(300):
+            label = rng.choice(list(VOCAB))
+            event = {
+                "action": "ANNOTATION_CREATED",
+                "project": PROJECT,
+                "task": {"id": i, "data": {"text": text(rng, label)}},
+                "annotation": {"id": i, "task": i, "result": [
+                    {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}
+                ]},
+            }
+            acks.append(timed(lambda event=event: client.post("/webhook", json=event)))
+        figures["webhook_ack"] = percentiles(acks)
+
+        # /health and /setup while a large training job runs in the same process.
+        annotated = []
+        for i in range(40000):
+            label = rng.choice(list(VOCAB))
+            annotated.append({"id": 10_000 + i, "data": {"text": text(rng, label)}, "annotations": [
+                {"id": 10_000 + i, "result": [{"from_name": "sentiment", "to_name": "text", "type": "choices",
+                                              "value": {"choices": [label]}}]}]})
+        job = client.post("/train", json={"annotations": annotated, "project": KEY, "label_config": CONFIG}).json()["job"]
+        health, setups = [], []
+        while client.get(f"/jobs/{job}").json()["status"] in ("queued", "running"):
+            health.append(timed(lambda: client.get("/health")))
+            setups.append(timed(lambda: client.post("/setup", json=setup)))
+        final = client.get(f"/jobs/{job}").json()
+        figures["during_training"] = {
+            "job_seconds": (final["finished_at"] or 0) - (final["started_at"] or 0),
+            "health": percentiles(health),
+            "setup": percentiles(setups),
+        }
+        idle = [timed(lambda: client.get("/health")) for _ in range(300)]
+        figures["health_idle"] = percentiles(idle)
+
+        # /predict over HTTP vs the same backend in-process, alternating, same batch.
+        from prelabel_textcls import TextClassifierBackend
+
+        version = client.post("/setup", json=setup).json()["model_version"]
+        version_dir = max((model_dir / "projects").glob("*/versions/*"), key=lambda p: p.stat().st_mtime)
+        backend = TextClassifierBackend()
+        backend.load()
+        tasks = [{"id": i, "data": {"text": text(rng, rng.choice(list(VOCAB)))}} for i in range(500)]
+        ctx = Context(ProjectKey("7", 1795807427), LabelConfig.parse(CONFIG), version, version_dir,
+                      backend.settings, {}, MediaResolver(CoreSettings(model_dir=model_dir)))
+        body = {"tasks": tasks, "project": KEY, "label_config": CONFIG, "params": {"context": None}}
+        http_times, local_times = [], []
+        for _ in range(15):
+            http_times.append(timed(lambda: client.post("/predict", json=body)))
+            started = time.perf_counter()
+            backend.predict(tasks, ctx)
+            local_times.append(time.perf_counter() - started)
+        http_med, local_med = statistics.median(http_times), statistics.median(local_times)
+        figures["predict_500_tasks"] = {
+            "http_median_ms": 1000 * http_med,
+            "in_process_median_ms": 1000 * local_med,
+            "overhead_ratio": http_med / local_med,
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    out = HERE / "results" / "core.json"
+    out.write_text(json.dumps(figures, indent=2))
+    print(json.dumps(figures, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

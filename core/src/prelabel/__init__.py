@@ -1,0 +1,38 @@
+"""prelabel: machine-learning backends for Label Studio.
+
+The public surface for backend authors is re-exported here; everything else is internal.
+"""
+
+from prelabel.backend import Backend, Context, TaskPredictions, TrainJob, TrainResult
+from prelabel.errors import (
+    BackendLoadError,
+    BackendNotFound,
+    MediaError,
+    PrelabelError,
+    TaskDataError,
+    UnsupportedConfig,
+    UpstreamError,
+)
+from prelabel.project import ProjectKey
+from prelabel.results import Prediction, Region
+from prelabel.settings import BackendSettings, CoreSettings
+
+__all__ = [
+    "Backend",
+    "BackendLoadError",
+    "BackendNotFound",
+    "BackendSettings",
+    "Context",
+    "CoreSettings",
+    "MediaError",
+    "Prediction",
+    "PrelabelError",
+    "ProjectKey",
+    "Region",
+    "TaskDataError",
+    "TaskPredictions",
+    "TrainJob",
+    "TrainResult",
+    "UnsupportedConfig",
+    "UpstreamError",
+]

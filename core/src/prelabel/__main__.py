@@ -1,0 +1,5 @@
+"""``python -m prelabel``: the CLI."""
+
+from prelabel.cli import main
+
+main()

@@ -1,0 +1,82 @@
+"""Routes LS webhook events to the store and the job queue (protocol §7).
+
+Everything here must return in milliseconds: LS sends event webhooks with a 1 s timeout,
+synchronously inside the annotator's save request when LS runs without Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from prelabel.errors import BadRequest
+from prelabel.project import ProjectKey
+
+if TYPE_CHECKING:
+    from prelabel._server.state import ServerState
+
+__all__ = ["handle_event"]
+
+log = logging.getLogger(__name__)
+
+ANNOTATION_EVENTS = frozenset({"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"})
+
+
+def _as_list(value: Any) -> list[Mapping[str, Any]]:
+    if isinstance(value, Mapping):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, Mapping)]
+    return []
+
+
+def _ids(items: Any) -> list[int]:
+    return [int(i["id"]) for i in _as_list(items) if isinstance(i.get("id"), int)]
+
+
+def handle_event(state: ServerState, body: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    """Apply one webhook body; returns the JSON response and status code."""
+    action = body.get("action")
+    if not isinstance(action, str) or not action:
+        raise BadRequest("webhook body needs a string 'action' (e.g. 'ANNOTATION_CREATED')")
+    state.telemetry.webhooks.labels(action).inc()
+    project = body.get("project")
+    if not isinstance(project, Mapping):
+        log.info("Webhook %s without a project object; ignored.", action)
+        return {"status": "ignored", "reason": "no project in body"}, 200
+    key = ProjectKey.from_webhook(project)
+    config = project.get("label_config")
+    if isinstance(config, str) and config.strip():
+        state.store.set_label_config(key, config)
+
+    if action == "START_TRAINING":
+        return _start_training(state, key)
+    changed = False
+    if action in ANNOTATION_EVENTS:
+        tasks = {t["id"]: t for t in _as_list(body.get("task")) if "id" in t}
+        for annotation in _as_list(body.get("annotation")):
+            task = tasks.get(annotation.get("task")) or {"id": annotation.get("task")}
+            state.store.upsert_annotation(key, task=task, annotation=annotation)
+            state.record_acceptance(key, task, annotation)
+            changed = True
+    elif action == "ANNOTATIONS_DELETED":
+        changed = state.store.delete_annotations(key, _ids(body.get("annotations"))) > 0
+    elif action == "TASKS_DELETED":
+        changed = state.store.delete_tasks(key, _ids(body.get("tasks"))) > 0
+    elif action not in ("TASKS_CREATED", "PROJECT_UPDATED"):
+        return {"status": "ignored", "action": action}, 200
+    response: dict[str, Any] = {"status": "ok"}
+    if changed and state.backend.trainable and state.settings.train_trigger == "annotation":
+        job = state.queue.enqueue(key, "train", reason=action)
+        state.wake_jobs()
+        response["job"] = job.id
+    return response, 200
+
+
+def _start_training(state: ServerState, key: ProjectKey) -> tuple[dict[str, Any], int]:
+    if not state.backend.trainable:
+        return {"status": "ok", "detail": f"the {state.backend.name} backend does not train"}, 200
+    job = state.queue.enqueue(key, "train", reason="START_TRAINING", payload={"pull": True})
+    state.wake_jobs()
+    return {"status": "ok", "job": job.id}, 201

@@ -1,0 +1,47 @@
+"""Production serving with gunicorn, configured from the CLI's options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+
+__all__ = ["run_gunicorn"]
+
+
+class _Application(BaseApplication):  # type: ignore[misc]
+    """gunicorn application that builds one app per worker (models load in the worker, after fork)."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        from prelabel._server.app import create_app
+
+        return create_app()
+
+
+def run_gunicorn(*, bind: str, workers: int, threads: int, timeout: int) -> None:
+    """Run gunicorn in the foreground.
+
+    Not ``--preload``: loading in the master and forking breaks CUDA ("Cannot re-initialize
+    CUDA in forked subprocess"), so each worker loads the model itself.
+    """
+    _Application(
+        {
+            "bind": bind,
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread" if threads > 1 else "sync",
+            "timeout": timeout,
+            "graceful_timeout": 30,
+            "accesslog": "-",
+            "preload_app": False,
+        }
+    ).run()

@@ -1,0 +1,224 @@
+"""The HTTP endpoints Label Studio calls (protocol §3), plus jobs, versions and metrics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from prelabel._server.events import handle_event
+from prelabel._server.state import ServerState
+from prelabel.backend import Context
+from prelabel.config import LabelConfig
+from prelabel.errors import BadRequest, InvalidExtraParams
+from prelabel.project import ProjectKey
+
+__all__ = ["bp"]
+
+bp = Blueprint("prelabel", __name__)
+
+
+def _state() -> ServerState:
+    state: ServerState = current_app.extensions["prelabel"]
+    return state
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return body
+
+
+def normalise_extra_params(value: Any) -> dict[str, Any]:
+    """``extra_params`` arrives as null, a JSON string (LS's UI form) or an object (REST API)."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise InvalidExtraParams(
+                f'extra_params must be a JSON object such as {{"threshold": 0.3}}; got {value[:80]!r}'
+            ) from None
+    if not isinstance(value, dict):
+        raise InvalidExtraParams(f"extra_params must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+@bp.get("/")
+@bp.get("/health")
+def health() -> Response:
+    state = _state()
+    return jsonify(
+        status="UP",
+        model_class=type(state.backend).__name__,
+        backend=state.backend.name,
+        version=state.backend.version,
+    )
+
+
+@bp.post("/setup")
+def setup() -> Response:
+    state = _state()
+    body = _body()
+    key = ProjectKey.parse(body.get("project"))
+    schema = body.get("schema")
+    if not isinstance(schema, str) or not schema.strip():
+        raise BadRequest("/setup needs 'schema', the project's labeling config XML.")
+    config = LabelConfig.cached(schema)
+    state.backend.check_config(config)
+    extra = normalise_extra_params(body.get("extra_params"))
+    state.settings_for(extra)
+    hostname, token = body.get("hostname"), body.get("access_token")
+    state.store.remember_setup(
+        key,
+        extra_params=extra,
+        hostname=hostname if isinstance(hostname, str) and hostname else None,
+        access_token=token if isinstance(token, str) and token else None,
+        label_config=schema,
+    )
+    version, _ = state.version_for(key)
+    state.telemetry.observe_version(str(key), version)
+    return jsonify(model_version=version)
+
+
+@bp.post("/predict")
+def predict() -> Response:
+    state = _state()
+    body = _body()
+    tasks = body.get("tasks")
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        raise BadRequest("/predict needs 'tasks', a list of task objects.")
+    key = ProjectKey.parse(body.get("project"))
+    project = state.store.project(key)
+    xml = body.get("label_config") or project.label_config
+    if not isinstance(xml, str) or not xml.strip():
+        raise BadRequest("/predict needs 'label_config' (or a prior /setup for this project).")
+    config = LabelConfig.cached(xml)
+    state.backend.check_config(config)
+    raw_params = body.get("params")
+    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
+    context = params.get("context")
+    interaction = context.get("result") if isinstance(context, Mapping) else None
+    version, model_dir = state.version_for(key)
+    ctx = Context(
+        project=key,
+        label_config=config,
+        model_version=version,
+        model_dir=model_dir,
+        settings=state.settings_for(project.extra_params),
+        extra_params=project.extra_params,
+        media=state.media_for(project, params),
+        interaction=[i for i in interaction if isinstance(i, dict)]
+        if isinstance(interaction, list)
+        else [],
+        params={k: v for k, v in params.items() if k != "context"},
+    )
+    if state.backend.interactive and not ctx.interaction and context is not None:
+        # An interactive call with an empty context: nothing to segment.
+        return jsonify(results=[])
+    return jsonify(results=state.runner.run(tasks, ctx))
+
+
+@bp.post("/webhook")
+def webhook() -> tuple[Response, int]:
+    response, status = handle_event(_state(), _body())
+    return jsonify(response), status
+
+
+@bp.post("/train")
+def legacy_train() -> tuple[Response, int]:
+    """LS's pre-webhook Start Training: the body carries every annotated task (protocol §3.6)."""
+    state = _state()
+    body = _body()
+    key = ProjectKey.parse(body.get("project"))
+    tasks = body.get("annotations")
+    if not isinstance(tasks, list):
+        raise BadRequest("/train needs 'annotations', the list of annotated tasks.")
+    if isinstance(body.get("label_config"), str):
+        state.store.set_label_config(key, body["label_config"])
+    if not state.backend.trainable:
+        return jsonify(status="ok", detail=f"the {state.backend.name} backend does not train"), 200
+    state.store.replace_annotations(key, [t for t in tasks if isinstance(t, dict)])
+    job = state.queue.enqueue(key, "train", reason="TRAIN")
+    state.wake_jobs()
+    return jsonify(status="ok", job=job.id), 201
+
+
+@bp.get("/versions")
+def versions() -> Response:
+    state = _state()
+    names = [state.backend.version, *state.store.all_version_names()]
+    return jsonify(versions=list(dict.fromkeys(names)))
+
+
+@bp.get("/projects/<project>/versions")
+def project_versions(project: str) -> Response:
+    state = _state()
+    key = ProjectKey.parse(project)
+    return jsonify(
+        project=str(key),
+        versions=[
+            {
+                "name": v.name,
+                "status": v.status,
+                "created_at": v.created_at,
+                "metrics": dict(v.metrics),
+            }
+            for v in state.store.versions(key)
+        ],
+    )
+
+
+@bp.post("/projects/<project>/rollback")
+def rollback(project: str) -> Response:
+    state = _state()
+    key = ProjectKey.parse(project)
+    version = state.store.rollback(key)
+    return jsonify(project=str(key), model_version=version.name)
+
+
+@bp.get("/jobs")
+def list_jobs() -> Response:
+    state = _state()
+    project = request.args.get("project")
+    jobs = state.queue.list(ProjectKey.parse(project) if project else None)
+    return jsonify(jobs=[job_json(j) for j in jobs])
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    return jsonify(job_json(_state().queue.get(job_id)))
+
+
+@bp.get("/acceptance")
+def acceptance() -> Response:
+    state = _state()
+    project = request.args.get("project")
+    stats = state.acceptance.stats(ProjectKey.parse(project) if project else None)
+    return jsonify(acceptance=[s.__dict__ for s in stats])
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    return Response(_state().telemetry.render(), mimetype="text/plain; version=0.0.4")
+
+
+def job_json(job: Any) -> dict[str, Any]:
+    """A job as JSON for ``/jobs``."""
+    return {
+        "id": job.id,
+        "project": str(job.project),
+        "kind": job.kind,
+        "status": job.status,
+        "reason": job.reason,
+        "coalesced": job.coalesced,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "result": dict(job.result),
+        "error": job.error,
+    }

@@ -1,0 +1,206 @@
+"""How closely a prediction matches an annotation, in [0, 1].
+
+Used to gate promotion of a newly trained version (champion vs challenger on held-out
+annotated tasks) and to measure how much annotators accept pre-annotations. Per control:
+
+* choices / taxonomy — Jaccard similarity of the chosen sets;
+* text spans — F1 over exact ``(start, end, label)`` matches;
+* rectangles, polygons, keypoints, ellipses — F1 over regions matched greedily with the same
+  label and IoU ≥ 0.5 (polygons and ellipses by bounding box; keypoints by distance ≤ 2 %);
+* brush masks — IoU of the union of each label's masks, averaged over labels;
+* anything else (textarea, rating, number, …) — exact equality of the values.
+
+A task's agreement is the mean over the controls present in either side; two empty sides agree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from prelabel.results.brush import rle_to_mask
+
+__all__ = ["IOU_THRESHOLD", "agreement", "box_iou"]
+
+IOU_THRESHOLD = 0.5
+KEYPOINT_DISTANCE = 2.0  # percent of the image side
+
+Item = Mapping[str, Any]
+Box = tuple[float, float, float, float]
+
+_LABEL_KEYS = (
+    "labels",
+    "rectanglelabels",
+    "polygonlabels",
+    "keypointlabels",
+    "brushlabels",
+    "ellipselabels",
+    "hypertextlabels",
+    "paragraphlabels",
+    "timeserieslabels",
+)
+
+
+def _label(value: Mapping[str, Any]) -> str:
+    for key in _LABEL_KEYS:
+        labels = value.get(key)
+        if isinstance(labels, list) and labels:
+            return str(labels[0])
+    return ""
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """IoU of two ``(x, y, width, height)`` boxes."""
+    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
+    ih = max(0.0, min(ay2, by2) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _box(value: Mapping[str, Any]) -> Box | None:
+    if {"x", "y", "width", "height"} <= value.keys():
+        return (float(value["x"]), float(value["y"]), float(value["width"]), float(value["height"]))
+    if {"x", "y", "radiusX", "radiusY"} <= value.keys():
+        rx, ry = float(value["radiusX"]), float(value["radiusY"])
+        return (float(value["x"]) - rx, float(value["y"]) - ry, 2 * rx, 2 * ry)
+    points = value.get("points")
+    if isinstance(points, list) and points:
+        xs = [float(p[0]) for p in points]
+        ys = [float(p[1]) for p in points]
+        return (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+    return None
+
+
+def _f1(matches: int, n_pred: int, n_true: int) -> float:
+    if n_pred == 0 and n_true == 0:
+        return 1.0
+    return 2 * matches / (n_pred + n_true)
+
+
+def _match_regions(pred: Sequence[Item], true: Sequence[Item], keypoints: bool) -> float:
+    used: set[int] = set()
+    matches = 0
+    for p in pred:
+        pv = p.get("value", {})
+        best, best_j = 0.0, -1
+        for j, t in enumerate(true):
+            tv = t.get("value", {})
+            if j in used or _label(pv) != _label(tv):
+                continue
+            if keypoints:
+                dist = float(
+                    np.hypot(float(pv["x"]) - float(tv["x"]), float(pv["y"]) - float(tv["y"]))
+                )
+                quality = 1.0 if dist <= KEYPOINT_DISTANCE else 0.0
+            else:
+                pb, tb = _box(pv), _box(tv)
+                quality = box_iou(pb, tb) if pb and tb else 0.0
+            if quality > best:
+                best, best_j = quality, j
+        if best_j >= 0 and (best >= IOU_THRESHOLD or (keypoints and best > 0)):
+            used.add(best_j)
+            matches += 1
+    return _f1(matches, len(pred), len(true))
+
+
+def _mask(item: Item) -> np.ndarray[Any, np.dtype[np.bool_]] | None:
+    value = item.get("value", {})
+    w, h = item.get("original_width"), item.get("original_height")
+    if value.get("format") != "rle" or not w or not h:
+        return None
+    return rle_to_mask(value["rle"], int(w), int(h))
+
+
+def _mask_agreement(pred: Sequence[Item], true: Sequence[Item]) -> float:
+    by_label: dict[str, list[np.ndarray[Any, np.dtype[np.bool_]] | None]] = defaultdict(
+        lambda: [None, None]
+    )
+    for side, items in ((0, pred), (1, true)):
+        for item in items:
+            mask = _mask(item)
+            if mask is None:
+                continue
+            label = _label(item.get("value", {}))
+            current = by_label[label][side]
+            by_label[label][side] = mask if current is None else (current | mask)
+    if not by_label:
+        return 1.0 if len(pred) == len(true) else 0.0
+    scores = []
+    for p_mask, t_mask in by_label.values():
+        if p_mask is None or t_mask is None or p_mask.shape != t_mask.shape:
+            scores.append(0.0)
+            continue
+        union = np.logical_or(p_mask, t_mask).sum()
+        scores.append(float(np.logical_and(p_mask, t_mask).sum() / union) if union else 1.0)
+    return sum(scores) / len(scores)
+
+
+def _set_of(items: Sequence[Item], key: str) -> set[str]:
+    out: set[str] = set()
+    for item in items:
+        for v in item.get("value", {}).get(key, []):
+            out.add(repr(v) if isinstance(v, list) else str(v))
+    return out
+
+
+def _control_agreement(kind: str, pred: Sequence[Item], true: Sequence[Item]) -> float:
+    if kind in ("choices", "taxonomy"):
+        p, t = _set_of(pred, kind), _set_of(true, kind)
+        return len(p & t) / len(p | t) if p | t else 1.0
+    if kind in ("labels", "hypertextlabels", "paragraphlabels", "timeserieslabels"):
+
+        def spans(items: Sequence[Item]) -> list[tuple[Any, Any, str]]:
+            return [
+                (i["value"].get("start"), i["value"].get("end"), _label(i["value"])) for i in items
+            ]
+
+        p_spans, t_spans = spans(pred), spans(true)
+        remaining = list(t_spans)
+        matches = 0
+        for s in p_spans:
+            if s in remaining:
+                remaining.remove(s)
+                matches += 1
+        return _f1(matches, len(p_spans), len(t_spans))
+    if kind in (
+        "rectanglelabels",
+        "rectangle",
+        "polygonlabels",
+        "polygon",
+        "ellipselabels",
+        "ellipse",
+    ):
+        return _match_regions(pred, true, keypoints=False)
+    if kind in ("keypointlabels", "keypoint"):
+        return _match_regions(pred, true, keypoints=True)
+    if kind in ("brushlabels", "brush"):
+        return _mask_agreement(pred, true)
+    p_vals = sorted(repr(sorted(i.get("value", {}).items())) for i in pred)
+    t_vals = sorted(repr(sorted(i.get("value", {}).items())) for i in true)
+    return 1.0 if p_vals == t_vals else 0.0
+
+
+def _by_control(items: Iterable[Item]) -> dict[tuple[str, str], list[Item]]:
+    grouped: dict[tuple[str, str], list[Item]] = defaultdict(list)
+    for item in items:
+        if isinstance(item, Mapping) and "from_name" in item and item.get("type") != "relation":
+            grouped[(str(item["from_name"]), str(item.get("type", "")))].append(item)
+    return grouped
+
+
+def agreement(predicted: Iterable[Item], annotated: Iterable[Item]) -> float:
+    """Agreement in [0, 1] between a prediction's and an annotation's ``result`` lists."""
+    pred, true = _by_control(predicted), _by_control(annotated)
+    keys = pred.keys() | true.keys()
+    if not keys:
+        return 1.0
+    total = sum(
+        _control_agreement(kind, pred.get((n, kind), []), true.get((n, kind), []))
+        for n, kind in keys
+    )
+    return total / len(keys)

@@ -1,0 +1,187 @@
+"""The plugin contract: `Backend`, and what the server hands it (`Context`, `TrainJob`)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from prelabel.errors import UnsupportedConfig
+from prelabel.project import ProjectKey
+from prelabel.results import Prediction
+from prelabel.settings import BackendSettings, load_settings
+
+if TYPE_CHECKING:
+    from prelabel.config import LabelConfig
+    from prelabel.media import MediaResolver
+    from prelabel.testing.scenario import Scenario
+
+__all__ = ["Backend", "Context", "TaskPredictions", "TrainJob", "TrainResult"]
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+#: What ``predict`` returns for one task: one prediction, or several (LS stores each).
+TaskPredictions = Prediction | Sequence[Prediction]
+
+
+@functools.cache
+def _dist_version(module: str) -> str:
+    # Scanning installed distributions takes ~0.1 s: once per process, never per request.
+    try:
+        dist = metadata.packages_distributions().get(module, [module])[0]
+        return metadata.version(dist)
+    except (metadata.PackageNotFoundError, IndexError):
+        return "0"
+
+
+@dataclass
+class Context:
+    """Everything a backend needs to answer one ``/predict`` call.
+
+    Attributes:
+        project: the LS project (id and generation).
+        label_config: the parsed labeling config of the request.
+        model_version: the version being served for this project; the server stamps it.
+        model_dir: artifacts of that version (written by ``fit``), ``None`` for the base model.
+        settings: the backend's settings with the project's ``extra_params`` applied.
+        extra_params: the raw ``extra_params`` the project set in LS (a dict).
+        media: fetches task media (LS uploads, local files, cloud URIs, http(s)).
+        interaction: ``params.context.result`` of an interactive call (clicks, boxes), else empty.
+        params: the rest of the request's ``params`` (``login``/``password`` for task URLs).
+    """
+
+    project: ProjectKey
+    label_config: LabelConfig
+    model_version: str
+    model_dir: Path | None
+    settings: BackendSettings
+    extra_params: Mapping[str, Any]
+    media: MediaResolver
+    interaction: Sequence[Mapping[str, Any]] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainJob:
+    """One training run, prepared by the server's job runner.
+
+    Attributes:
+        project: the LS project.
+        label_config: the project's labeling config.
+        tasks: annotated tasks in LS export format; each has ``data`` and a non-empty
+            ``annotations`` list (cancelled/skipped annotations removed). The held-out share
+            used to gate promotion is *not* included.
+        workdir: an empty directory; write the new version's artifacts here. It is promoted
+            atomically if the new version wins, and discarded otherwise.
+        base_dir: artifacts of the version being served (to fine-tune from), ``None`` if untrained.
+        settings: backend settings with the project's ``extra_params`` applied.
+        media: fetches task media.
+        reason: what triggered the run (``"ANNOTATION_CREATED"``, ``"START_TRAINING"``…).
+    """
+
+    project: ProjectKey
+    label_config: LabelConfig
+    tasks: list[dict[str, Any]]
+    workdir: Path
+    base_dir: Path | None
+    settings: BackendSettings
+    media: MediaResolver
+    reason: str = ""
+
+
+@dataclass
+class TrainResult:
+    """What ``fit`` reports: training metrics to keep with the version (shown on ``/versions``)."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """Base class of every prelabel backend.
+
+    Subclasses set the class attributes, keep ``__init__`` cheap (no heavy imports, no I/O),
+    do heavy work once per process in :meth:`load`, and implement :meth:`predict`.
+    Register the class under the entry-point group ``prelabel.backends`` with the same name
+    as :attr:`name`.
+    """
+
+    #: Entry-point name; lowercase ``[a-z][a-z0-9_]*``; gives the ``PRELABEL_<NAME>_`` prefix.
+    name: ClassVar[str]
+    #: Control tags this backend fills, as written in LS configs (``"Choices"``, ``"Labels"``…).
+    controls: ClassVar[frozenset[str]]
+    #: Whether ``params.context`` (clicks, boxes drawn by the annotator) is passed to ``predict``.
+    interactive: ClassVar[bool] = False
+    #: Modules that must not be imported until :meth:`load` (checked by the conformance kit).
+    heavy_modules: ClassVar[tuple[str, ...]] = ()
+
+    class Settings(BackendSettings):
+        """The backend's options; override with a subclass of :class:`BackendSettings`."""
+
+    def __init__(self, settings: BackendSettings | None = None) -> None:
+        self.settings = settings if settings is not None else self.load_settings()
+
+    @classmethod
+    def env_prefix(cls) -> str:
+        """``PRELABEL_<NAME>_``."""
+        return f"PRELABEL_{cls.name.upper()}_"
+
+    @classmethod
+    def load_settings(cls, **overrides: Any) -> BackendSettings:
+        """Build :attr:`Settings` from the environment (unknown keys are rejected)."""
+        return load_settings(cls.Settings, env_prefix=cls.env_prefix(), **overrides)
+
+    @property
+    def version(self) -> str:
+        """The base ``model_version`` (before any training): ``<name>-<dist version>``."""
+        return f"{self.name}-{_dist_version(type(self).__module__.split('.')[0])}"
+
+    @property
+    def trainable(self) -> bool:
+        """Whether the subclass implements :meth:`fit`."""
+        return type(self).fit is not Backend.fit
+
+    def load(self) -> None:  # noqa: B027  (optional hook: a no-op by default)
+        """Import heavy modules and load weights; called once per process, before any request.
+
+        Raise :class:`prelabel.errors.BackendLoadError` naming what to install or download.
+        """
+
+    def check_config(self, config: LabelConfig) -> None:
+        """Raise :class:`UnsupportedConfig` unless ``config`` has something this backend fills.
+
+        Called at ``/setup`` (so LS refuses to connect with a clear reason) and before
+        ``predict``. The default needs one control whose tag is in :attr:`controls`.
+        """
+        if not config.controls_of(*self.controls):
+            found = ", ".join(sorted({c.tag for c in config.controls.values()})) or "none"
+            raise UnsupportedConfig(
+                f"The {self.name} backend fills {', '.join(sorted(self.controls))} controls, "
+                f"and this labeling config has none (its controls: {found})."
+            )
+
+    @abstractmethod
+    def predict(
+        self, tasks: Sequence[Mapping[str, Any]], ctx: Context
+    ) -> Sequence[TaskPredictions]:
+        """Predict for ``tasks`` (LS task dicts); return one entry per task, in order.
+
+        A task with nothing to predict gets ``Prediction.empty()``. Raising fails the whole
+        call; the server then retries task by task, so one bad task costs only itself.
+        """
+
+    @classmethod
+    def conformance_scenarios(cls) -> Sequence[Scenario]:
+        """Labeling configs and tasks for ``prelabel check`` (see :mod:`prelabel.testing`)."""
+        return ()
+
+    def fit(self, job: TrainJob) -> TrainResult | None:
+        """Train a new version into ``job.workdir``; return ``None`` when there is nothing to train.
+
+        Runs in the background job runner, never on a request path. The default does not train.
+        """
+        return None

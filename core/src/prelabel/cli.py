@@ -1,0 +1,162 @@
+"""The ``prelabel`` command line: list, serve, worker, check, create."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from prelabel.errors import PrelabelError
+from prelabel.registry import discover
+
+__all__ = ["main"]
+
+NAME_HELP = (
+    "Backend name (an installed plugin); default: PRELABEL_BACKEND or the only one installed."
+)
+
+
+def _setup_logging() -> None:
+    level = os.environ.get("PRELABEL_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Machine-learning backends for Label Studio."""
+
+
+@cli.command("list")
+def list_backends() -> None:
+    """List installed backends (reads package metadata; imports no plugin)."""
+    found = discover()
+    if not found:
+        click.echo("No backends installed. Try: pip install prelabel-textcls")
+        return
+    width = max(len(n) for n in found)
+    for name, info in sorted(found.items()):
+        click.echo(f"{name:<{width}}  {info.dist or '?'} {info.version or ''}  ({info.target})")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--host", default="0.0.0.0", show_default=True, help="Interface to bind.")
+@click.option("--port", "-p", default=9090, show_default=True, type=int, help="Port to bind.")
+@click.option(
+    "--workers", "-w", default=1, show_default=True, type=int, help="gunicorn worker processes."
+)
+@click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker.")
+@click.option(
+    "--timeout",
+    default=300,
+    show_default=True,
+    type=int,
+    help="Worker timeout (s); LS waits 100 s.",
+)
+@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
+def serve(
+    name: str | None, host: str, port: int, workers: int, threads: int, timeout: int, dev: bool
+) -> None:
+    """Serve a backend to Label Studio (gunicorn; --dev for Flask's server)."""
+    _setup_logging()
+    if name:
+        os.environ["PRELABEL_BACKEND"] = name
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Must be set before prometheus_client is imported anywhere, so workers share samples.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prelabel-metrics-")
+    from prelabel.settings import CoreSettings, load_settings
+
+    job_worker = None
+    if load_settings(CoreSettings).job_runner == "process":
+        # Training in its own process keeps /health and /setup fast while a model trains.
+        job_worker = subprocess.Popen([sys.executable, "-m", "prelabel", "worker"])
+    try:
+        if dev:
+            from prelabel._server import create_app
+
+            create_app().run(host=host, port=port, threaded=True)
+        else:
+            from prelabel._server.gunicorn import run_gunicorn
+
+            run_gunicorn(bind=f"{host}:{port}", workers=workers, threads=threads, timeout=timeout)
+    finally:
+        if job_worker is not None:
+            job_worker.terminate()
+            try:
+                job_worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                job_worker.kill()
+
+
+@cli.command()
+@click.argument("name", required=False)
+def worker(name: str | None) -> None:
+    """Run training jobs (`serve` starts one; run your own with PRELABEL_JOB_RUNNER=external)."""
+    _setup_logging()
+    from prelabel._server.app import create_app, make_trainer
+
+    if name:
+        os.environ["PRELABEL_BACKEND"] = name
+    app = create_app(start_jobs=False)
+    state = app.extensions["prelabel"]
+    from prelabel.jobs import JobRunner
+
+    runner = JobRunner(state.queue, make_trainer(state))
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop(timeout=0))
+    click.echo(f"prelabel worker for {state.backend.name}: waiting for jobs in {state.store.root}")
+    runner.run_forever()
+
+
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Show each check's troubleshooting text on failure."
+)
+def check(name: str, verbose: bool) -> None:
+    """Run the conformance kit against an installed backend."""
+    from prelabel.testing import run_checks
+
+    failures = 0
+    for outcome in run_checks(name):
+        mark = {"passed": "ok  ", "failed": "FAIL", "skipped": "skip"}[outcome.status]
+        click.echo(f"{mark} {outcome.check}" + (f": {outcome.message}" if outcome.message else ""))
+        if outcome.status == "failed":
+            failures += 1
+            if verbose and outcome.troubleshooting:
+                click.echo("     " + outcome.troubleshooting.replace("\n", "\n     "))
+    if failures:
+        raise click.ClickException(f"{failures} check(s) failed")
+    click.echo(f"{name}: all checks passed")
+
+
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--directory",
+    "-d",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to create the package (default: ./prelabel-NAME).",
+)
+def create(name: str, directory: Path | None) -> None:
+    """Create a new backend plugin package from the template."""
+    from prelabel.scaffold import create_plugin
+
+    target = create_plugin(name, directory or Path(f"prelabel-{name}"))
+    click.echo(f"Created {target}. Next:\n  pip install -e {target}\n  prelabel check {name}")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the ``prelabel`` console script."""
+    try:
+        return cli.main(args=argv, prog_name="prelabel", standalone_mode=True)
+    except PrelabelError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)

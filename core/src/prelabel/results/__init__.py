@@ -1,0 +1,50 @@
+"""Typed builders for every LS region type, the brush RLE codec, and the `Prediction` serialiser."""
+
+from prelabel.results._prediction import Prediction, Region, new_region_id
+from prelabel.results.brush import decode_rle, encode_rle, mask_to_rle, rle_to_mask
+from prelabel.results.builders import (
+    brush,
+    choices,
+    ellipse,
+    hypertext_span,
+    keypoint,
+    keypoint_from_pixels,
+    number,
+    polygon,
+    polygon_from_pixels,
+    rating,
+    rectangle,
+    rectangle_from_xywhr,
+    rectangle_from_xyxy,
+    span,
+    taxonomy,
+    textarea,
+    utf16_offsets,
+)
+
+__all__ = [
+    "Prediction",
+    "Region",
+    "brush",
+    "choices",
+    "decode_rle",
+    "ellipse",
+    "encode_rle",
+    "hypertext_span",
+    "keypoint",
+    "keypoint_from_pixels",
+    "mask_to_rle",
+    "new_region_id",
+    "number",
+    "polygon",
+    "polygon_from_pixels",
+    "rating",
+    "rectangle",
+    "rectangle_from_xywhr",
+    "rectangle_from_xyxy",
+    "rle_to_mask",
+    "span",
+    "taxonomy",
+    "textarea",
+    "utf16_offsets",
+]

@@ -1,0 +1,196 @@
+"""Settings: one pydantic model per scope, one environment prefix each.
+
+* :class:`CoreSettings` — ``PRELABEL_*`` plus Label Studio's own names
+  ``LABEL_STUDIO_URL``, ``LABEL_STUDIO_API_KEY`` and ``LOCAL_FILES_DOCUMENT_ROOT``.
+* :class:`BackendSettings` — base of every backend's nested ``Settings``; the prefix is
+  ``PRELABEL_<NAME>_`` derived from the backend's ``name``.
+
+Unknown keys are errors that name the key: a typo in an environment variable must not be
+silently ignored (the reference backends read env ad hoc and ignore misspellings).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from prelabel.errors import ConfigError
+
+__all__ = ["BackendSettings", "CoreSettings", "check_environment", "load_settings"]
+
+S = TypeVar("S", bound=BaseSettings)
+
+ENV_PREFIX = "PRELABEL_"
+
+
+def _default_model_dir() -> Path:
+    return Path.home() / ".local" / "share" / "prelabel"
+
+
+class CoreSettings(BaseSettings):
+    """Server-wide settings (``PRELABEL_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", populate_by_name=True)
+
+    backend: str | None = Field(
+        default=None, description="Backend to serve when several are installed."
+    )
+    model_dir: Path = Field(
+        default_factory=_default_model_dir,
+        description="Where per-project state, model versions and the media cache live.",
+    )
+    basic_auth_user: str | None = Field(default=None, description="Basic-auth user LS sends.")
+    basic_auth_pass: str | None = Field(default=None, description="Basic-auth password.")
+    api_token: str | None = Field(
+        default=None,
+        description="Bearer token accepted instead of basic auth (add it to LS's webhook headers).",
+    )
+    max_request_mb: float = Field(default=64.0, gt=0, description="Largest request body accepted.")
+    log_level: str = Field(default="INFO", description="Python logging level.")
+    score_policy: Literal["least_confidence", "margin", "entropy"] = Field(
+        default="least_confidence",
+        description="How class probabilities become a task's score (its confidence, in [0, 1]).",
+    )
+    control_fraction: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of tasks that get an empty prediction (the annotator-bias control group).",
+    )
+    train_trigger: Literal["annotation", "start_training"] = Field(
+        default="annotation",
+        description="Train after annotation events (coalesced) or only on Start Training.",
+    )
+    holdout_fraction: float = Field(
+        default=0.2,
+        ge=0.0,
+        lt=1.0,
+        description="Share of annotated tasks held out to gate promotion of a new version.",
+    )
+    min_holdout: int = Field(
+        default=5, ge=1, description="Fewer held-out tasks than this: promote without gating."
+    )
+    job_runner: Literal["process", "thread", "external"] = Field(
+        default="process",
+        description=(
+            "process: `prelabel serve` runs training in one worker process beside the server; "
+            "thread: in a thread of each server process; external: you run `prelabel worker`."
+        ),
+    )
+    job_stale_seconds: float = Field(
+        default=600.0, gt=0, description="A running job without heartbeat this long is requeued."
+    )
+    media_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Extra hosts media may be fetched from, besides Label Studio's (comma-separated).",
+    )
+    media_max_mb: float = Field(default=200.0, gt=0, description="Largest media file fetched.")
+    media_timeout: float = Field(default=30.0, gt=0, description="Seconds per media request.")
+    label_studio_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LABEL_STUDIO_URL", "label_studio_url"),
+        description="Label Studio's base URL as seen from this backend (LABEL_STUDIO_URL).",
+    )
+    label_studio_api_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LABEL_STUDIO_API_KEY", "label_studio_api_key"),
+        description="Personal access token or legacy token (LABEL_STUDIO_API_KEY).",
+    )
+    local_files_root: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LOCAL_FILES_DOCUMENT_ROOT", "local_files_root"),
+        description="LS's LOCAL_FILES_DOCUMENT_ROOT when this backend shares its disk.",
+    )
+
+    @field_validator("media_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    @field_validator("label_studio_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"LABEL_STUDIO_URL must start with http:// or https://, got {value!r}")
+        return value.rstrip("/") if value else value
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.basic_auth_user and self.basic_auth_pass) or bool(self.api_token)
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        # Keep secrets out of reprs, which end up in logs.
+        secret = {"basic_auth_pass", "api_token", "label_studio_api_key"}
+        for key, value in super().__repr_args__():
+            yield key, ("***" if key in secret and value else value)
+
+
+class BackendSettings(BaseSettings):
+    """Base class of a backend's nested ``Settings``; prefix ``PRELABEL_<NAME>_``.
+
+    Fields may be overridden per project by Label Studio's ``extra_params`` (see
+    :meth:`prelabel.Context.settings`).
+    """
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+
+def _suggest(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f" Did you mean {close[0]}?" if close else ""
+
+
+def check_environment(
+    environ: Mapping[str, str],
+    backend_prefixes: Mapping[str, type[BaseSettings]],
+    ignore_prefixes: Iterable[str] = (),
+) -> None:
+    """Reject ``PRELABEL_*`` variables that no settings model declares.
+
+    Args:
+        environ: the environment to check (usually ``os.environ``).
+        backend_prefixes: ``{"PRELABEL_YOLO_": YoloBackend.Settings, ...}`` for the backends
+            whose variables may legitimately be present.
+        ignore_prefixes: prefixes of other installed backends, whose settings this process
+            does not read (one image may carry several backends).
+    """
+    ignored = tuple(p.upper() for p in ignore_prefixes)
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in CoreSettings.model_fields}
+    for prefix, settings_cls in backend_prefixes.items():
+        known |= {f"{prefix}{name.upper()}" for name in settings_cls.model_fields}
+    for key in environ:
+        upper = key.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(ignored):
+            continue
+        raise ConfigError(
+            f"Unknown setting {key}: no prelabel or backend setting has that name."
+            f"{_suggest(upper, known)} Known settings: {', '.join(sorted(known))}."
+        )
+
+
+def load_settings(cls: type[S], *, env_prefix: str | None = None, **overrides: Any) -> S:
+    """Build ``cls`` from the environment (and ``overrides``), as a :class:`ConfigError` on failure."""
+    try:
+        if env_prefix is None:
+            return cls(**overrides)
+        return cls(_env_prefix=env_prefix, **overrides)
+    except ValidationError as exc:
+        prefix = env_prefix if env_prefix is not None else cls.model_config.get("env_prefix", "")
+        problems = "; ".join(
+            f"{prefix}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"Invalid {cls.__name__}: {problems}") from None
+
+
+def environ() -> Mapping[str, str]:
+    """The process environment (a seam for tests)."""
+    return os.environ

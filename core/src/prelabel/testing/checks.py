@@ -1,0 +1,348 @@
+"""The conformance checks, as plain functions.
+
+Each check takes a :class:`Target` and raises :class:`CheckFailed` with a message saying what
+broke; its docstring's "Troubleshooting" paragraph says how to fix it. The same functions run
+under pytest (:class:`prelabel.testing.BackendConformance`) and from ``prelabel check NAME``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from prelabel.backend import Backend, Context, TaskPredictions
+from prelabel.config import LabelConfig
+from prelabel.errors import ConfigError, UnsupportedConfig
+from prelabel.media import MediaResolver
+from prelabel.project import ProjectKey
+from prelabel.registry import load_backend
+from prelabel.results import Prediction
+from prelabel.settings import CoreSettings, check_environment
+from prelabel.testing.replay import check_http_replay
+from prelabel.testing.scenario import Scenario
+from prelabel.validation import region_problems
+
+__all__ = ["CHECKS", "CheckFailed", "CheckSkipped", "Target", "fixture", "fixtures"]
+
+
+class CheckFailed(AssertionError):
+    """A conformance check failed; the message says what broke."""
+
+
+class CheckSkipped(Exception):
+    """The check does not apply to this backend (the reason is the message)."""
+
+
+@dataclass
+class Target:
+    """The backend under test and its scenarios."""
+
+    backend_cls: type[Backend]
+    scenarios: Sequence[Scenario]
+    workdir: Path
+    entry_point: str | None = None
+    _instance: Backend | None = field(default=None, repr=False)
+
+    def backend(self) -> Backend:
+        """One loaded instance shared by the checks (loading can be slow)."""
+        if self._instance is None:
+            self._instance = self.backend_cls()
+            self._instance.load()
+        return self._instance
+
+    def core_settings(self, **overrides: Any) -> CoreSettings:
+        return CoreSettings(
+            model_dir=self.workdir / "model-dir", job_runner="external", **overrides
+        )
+
+    def context(
+        self, scenario: Scenario, *, model_dir: Path | None = None, interactive: bool = False
+    ) -> Context:
+        backend = self.backend()
+        settings = backend.settings
+        if scenario.settings:
+            settings = type(settings).model_validate({**settings.model_dump(), **scenario.settings})
+        return Context(
+            project=ProjectKey("1", 1700000000),
+            label_config=LabelConfig.parse(scenario.label_config),
+            model_version="conformance",
+            model_dir=model_dir,
+            settings=settings,
+            extra_params=dict(scenario.settings),
+            media=MediaResolver(self.core_settings()),
+            interaction=list(scenario.interaction) if interactive else [],
+        )
+
+
+def fixtures() -> list[str]:
+    """Names of the recorded LS 1.23.2 requests shipped with the kit."""
+    root = resources.files("prelabel.testing") / "fixtures" / "ls-1.23.2"
+    return sorted(p.name.removesuffix(".json") for p in root.iterdir() if p.name.endswith(".json"))
+
+
+def fixture(name: str) -> dict[str, Any]:
+    """A recorded LS 1.23.2 request: ``{"method", "path", "headers", "json"}``."""
+    path = resources.files("prelabel.testing") / "fixtures" / "ls-1.23.2" / f"{name}.json"
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+def _scenarios(target: Target) -> Sequence[Scenario]:
+    _require(
+        bool(target.scenarios),
+        f"{target.backend_cls.__name__} has no conformance scenarios: implement "
+        "conformance_scenarios() or set `scenarios` on the test class.",
+    )
+    return target.scenarios
+
+
+def _predictions(output: TaskPredictions) -> list[Prediction]:
+    if isinstance(output, Prediction):
+        return [output]
+    items = list(output)
+    _require(
+        bool(items) and all(isinstance(p, Prediction) for p in items),
+        f"a task's output must be a Prediction or a non-empty list of them, got {output!r}",
+    )
+    return items
+
+
+def check_entry_point(target: Target) -> None:
+    """The backend is registered under ``prelabel.backends`` and passes load-time validation.
+
+    Troubleshooting: declare ``[project.entry-points."prelabel.backends"] NAME = "pkg:Class"``
+    in the plugin's pyproject.toml, reinstall it, and make ``Class.name`` equal ``NAME``.
+    """
+    if target.entry_point is None:
+        raise CheckSkipped("the backend was given as a class, not an entry-point name")
+    cls = load_backend(target.entry_point)
+    _require(
+        cls is target.backend_cls,
+        f"entry point {target.entry_point!r} loads {cls}, not {target.backend_cls}",
+    )
+
+
+def check_lazy_imports(target: Target) -> None:
+    """Importing the plugin and constructing the backend imports none of ``heavy_modules``.
+
+    Troubleshooting: move ``import torch`` (and the like) from module level into ``load()``
+    or the methods that use them; keep ``__init__`` free of I/O.
+    """
+    cls = target.backend_cls
+    if not cls.heavy_modules:
+        raise CheckSkipped("the backend declares no heavy_modules")
+    code = (
+        "import importlib, json, sys\n"
+        f"mod = importlib.import_module({cls.__module__!r})\n"
+        f"getattr(mod, {cls.__qualname__!r})()\n"
+        f"print(json.dumps([m for m in {list(cls.heavy_modules)!r} if m in sys.modules]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    _require(
+        proc.returncode == 0,
+        f"importing and constructing the backend failed:\n{proc.stderr[-2000:]}",
+    )
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    _require(
+        not loaded, f"importing {cls.__module__} or calling {cls.__name__}() imported {loaded}"
+    )
+
+
+def check_settings(target: Target) -> None:
+    """``Settings`` builds from the environment prefix and rejects unknown keys.
+
+    Troubleshooting: subclass ``prelabel.BackendSettings`` for ``Settings`` (it forbids unknown
+    keys) and give every field a default.
+    """
+    cls = target.backend_cls
+    cls.load_settings()
+    bogus = f"{cls.env_prefix()}SURELY_NOT_A_SETTING"
+    try:
+        check_environment({bogus: "1"}, {cls.env_prefix(): cls.Settings})
+    except ConfigError as exc:
+        _require(bogus in str(exc), f"the error for an unknown key does not name it: {exc}")
+    else:
+        raise CheckFailed(f"an unknown variable {bogus} was accepted")
+    try:
+        cls.Settings.model_validate({"surely_not_a_setting": 1})
+    except ValueError:
+        return
+    raise CheckFailed(
+        "Settings accepted an unknown key (use extra='forbid', as BackendSettings does)"
+    )
+
+
+def check_load_idempotent(target: Target) -> None:
+    """``load()`` can be called twice.
+
+    Troubleshooting: guard expensive work in ``load()`` with an "already loaded" test.
+    """
+    backend = target.backend()
+    backend.load()
+
+
+def check_predict_empty(target: Target) -> None:
+    """``predict([])`` returns an empty list.
+
+    Troubleshooting: don't index ``tasks[0]``; map over the tasks you are given.
+    """
+    out = target.backend().predict([], target.context(_scenarios(target)[0]))
+    _require(list(out) == [], f"predict([]) returned {out!r}")
+
+
+def check_one_per_task(target: Target) -> None:
+    """``predict`` returns exactly one entry per task, in order, for every scenario.
+
+    Troubleshooting: return ``Prediction.empty()`` for tasks with nothing to predict; never
+    skip a task. LS drops the whole batch when the counts differ.
+    """
+    for scenario in _scenarios(target):
+        out = list(target.backend().predict(scenario.tasks, target.context(scenario)))
+        _require(
+            len(out) == len(scenario.tasks),
+            f"{len(out)} predictions for {len(scenario.tasks)} tasks",
+        )
+        for output in out:
+            _predictions(output)
+
+
+def _check_regions(scenario: Scenario, outputs: Sequence[TaskPredictions], what: str) -> None:
+    config = LabelConfig.parse(scenario.label_config)
+    for output in outputs:
+        for prediction in _predictions(output):
+            if prediction.score is not None:
+                _require(
+                    0.0 <= prediction.score <= 1.0,
+                    f"{what}: task score {prediction.score} outside [0, 1]",
+                )
+            for region in prediction.result:
+                problems = region_problems(region.to_ls(), config)
+                _require(
+                    not problems,
+                    f"{what}: region {region.to_ls()} is invalid: {'; '.join(problems)}",
+                )
+
+
+def check_regions_valid(target: Target) -> None:
+    """Every region fits the labeling config: names, type, labels, coordinate ranges, scores.
+
+    Troubleshooting: build regions with ``prelabel.results`` builders, map model classes with
+    ``LabelMap``, and convert pixels with the ``*_from_pixels``/``from_xyxy`` helpers.
+    """
+    for scenario in _scenarios(target):
+        _check_regions(
+            scenario, target.backend().predict(scenario.tasks, target.context(scenario)), "predict"
+        )
+
+
+def check_unsupported_config(target: Target) -> None:
+    """A config without any of the backend's controls is refused with ``UnsupportedConfig``.
+
+    Troubleshooting: let ``Backend.check_config`` (or your override) raise
+    ``prelabel.UnsupportedConfig`` with a message naming what the backend needs.
+    """
+    candidates = {
+        "Rating": '<View><Text name="t" value="$t"/><Rating name="r" toName="t"/></View>',
+        "Number": '<View><Text name="t" value="$t"/><Number name="n" toName="t"/></View>',
+        "Choices": '<View><Text name="t" value="$t"/><Choices name="c" toName="t"><Choice value="A"/></Choices></View>',
+    }
+    backend = target.backend()
+    for tag, xml in candidates.items():
+        if tag not in backend.controls:
+            try:
+                backend.check_config(LabelConfig.parse(xml))
+            except UnsupportedConfig as exc:
+                _require(
+                    bool(str(exc).strip()), "UnsupportedConfig needs a message for the LS user"
+                )
+                return
+            raise CheckFailed(f"check_config accepted a config with only a <{tag}> control")
+    raise CheckSkipped("the backend fills every candidate control")
+
+
+def check_fit(target: Target) -> None:
+    """``fit`` trains from annotated tasks into ``workdir``, and the result predicts validly.
+
+    Troubleshooting: read annotations from ``job.tasks[i]["annotations"]``, write artifacts
+    only under ``job.workdir``, load them in ``predict`` from ``ctx.model_dir``.
+    """
+    backend = target.backend()
+    if not backend.trainable:
+        raise CheckSkipped("the backend does not train")
+    scenario = next((s for s in _scenarios(target) if s.train_tasks), None)
+    _require(scenario is not None, "a trainable backend needs a scenario with train_tasks")
+    assert scenario is not None
+    from prelabel.backend import TrainJob
+
+    workdir = target.workdir / "fit"
+    workdir.mkdir(parents=True, exist_ok=True)
+    ctx = target.context(scenario)
+    result = backend.fit(
+        TrainJob(
+            project=ctx.project,
+            label_config=ctx.label_config,
+            tasks=copy.deepcopy([dict(t) for t in scenario.train_tasks]),
+            workdir=workdir,
+            base_dir=None,
+            settings=ctx.settings,
+            media=ctx.media,
+            reason="conformance",
+        )
+    )
+    _require(
+        result is not None, "fit returned None for the scenario's train_tasks (nothing trained)"
+    )
+    out = list(backend.predict(scenario.tasks, target.context(scenario, model_dir=workdir)))
+    _require(len(out) == len(scenario.tasks), "after fit: one prediction per task")
+    _check_regions(scenario, out, "after fit")
+
+
+def check_interactive(target: Target) -> None:
+    """An interactive backend answers a click/box context with one prediction per task.
+
+    Troubleshooting: read ``ctx.interaction`` (``params.context.result`` items, percent
+    coordinates with ``original_width``/``original_height``) and ignore types you don't use.
+    """
+    backend = target.backend()
+    if not backend.interactive:
+        raise CheckSkipped("the backend is not interactive")
+    scenario = next((s for s in _scenarios(target) if s.interaction), None)
+    _require(scenario is not None, "an interactive backend needs a scenario with `interaction`")
+    assert scenario is not None
+    out = list(backend.predict(scenario.tasks[:1], target.context(scenario, interactive=True)))
+    _require(len(out) == 1, f"{len(out)} predictions for 1 interactive task")
+    _check_regions(scenario, out, "interactive")
+
+
+CHECKS: dict[str, Callable[[Target], None]] = {
+    "entry_point": check_entry_point,
+    "lazy_imports": check_lazy_imports,
+    "settings": check_settings,
+    "load_idempotent": check_load_idempotent,
+    "predict_empty": check_predict_empty,
+    "one_per_task": check_one_per_task,
+    "regions_valid": check_regions_valid,
+    "unsupported_config": check_unsupported_config,
+    "fit": check_fit,
+    "interactive": check_interactive,
+    "http_replay": check_http_replay,
+}
+
+
+def iter_checks() -> Iterator[tuple[str, Callable[[Target], None]]]:
+    """The checks in their documented order."""
+    yield from CHECKS.items()

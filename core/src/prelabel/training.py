@@ -1,0 +1,210 @@
+"""The training job: gather annotations, fit a challenger, gate it, promote it.
+
+Runs in the job runner (a background thread or ``prelabel worker``), never on a request path.
+Promotion is gated: the challenger replaces the served version only if its agreement with
+held-out annotations (:mod:`prelabel.agreement`) is at least the champion's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import partial
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from prelabel.agreement import agreement
+from prelabel.backend import Backend, Context, TrainJob
+from prelabel.config import LabelConfig
+from prelabel.errors import ConfigError, PrelabelError
+from prelabel.jobs import Job
+from prelabel.lsclient import LabelStudioClient
+from prelabel.media import MediaResolver
+from prelabel.project import ProjectKey
+from prelabel.results import Prediction
+from prelabel.settings import BackendSettings, CoreSettings
+from prelabel.store import ProjectState, ProjectStore
+
+__all__ = ["Trainer", "split_holdout"]
+
+log = logging.getLogger(__name__)
+
+
+def split_holdout(
+    tasks: Sequence[dict[str, Any]], fraction: float, minimum: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split annotated tasks into (train, holdout), deterministically by task id.
+
+    Returns no holdout when it would have fewer than ``minimum`` tasks: with that little data
+    a gate would only measure noise, and every annotation is better spent on training.
+    """
+
+    def bucket(task: Mapping[str, Any]) -> float:
+        digest = hashlib.sha256(f"holdout:{task.get('id')}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    holdout = [t for t in tasks if bucket(t) < fraction]
+    if len(holdout) < minimum:
+        return list(tasks), []
+    train = [t for t in tasks if bucket(t) >= fraction]
+    return train, holdout
+
+
+class Trainer:
+    """Handles ``train`` jobs for one backend."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        settings: CoreSettings,
+        store: ProjectStore,
+        *,
+        media_for: Callable[[ProjectState], MediaResolver],
+        client_for: Callable[[ProjectState], LabelStudioClient | None],
+        settings_for: Callable[[Mapping[str, Any]], BackendSettings],
+    ) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.store = store
+        self.media_for = media_for
+        self.client_for = client_for
+        self.settings_for = settings_for
+
+    def __call__(self, job: Job) -> dict[str, Any]:
+        """Run one job; the returned dict becomes the job's ``result``."""
+        key = job.project
+        state = self.store.project(key)
+        if not state.label_config:
+            raise ConfigError(
+                f"Project {key} has no labeling config yet: connect this backend to the project "
+                "in Label Studio (which calls /setup) before training."
+            )
+        if job.payload.get("pull"):
+            self._pull_annotations(key, state)
+        tasks = self.store.annotated_tasks(key)
+        if not tasks:
+            return {"trained": False, "reason": "no annotated tasks"}
+        train, holdout = split_holdout(
+            tasks, self.settings.holdout_fraction, self.settings.min_holdout
+        )
+        config = LabelConfig.cached(state.label_config)
+        backend_settings = self.settings_for(state.extra_params)
+        media = self.media_for(state)
+        champion = state.current
+        with self.store.new_version_dir(key) as workdir:
+            result = self.backend.fit(
+                TrainJob(
+                    project=key,
+                    label_config=config,
+                    tasks=train,
+                    workdir=workdir,
+                    base_dir=champion.path if champion else None,
+                    settings=backend_settings,
+                    media=media,
+                    reason=job.reason,
+                )
+            )
+            if result is None:
+                return {
+                    "trained": False,
+                    "reason": "the backend had nothing to train on",
+                    "tasks": len(train),
+                }
+            metrics = {k: float(v) for k, v in result.metrics.items()}
+            metrics.update(train_tasks=float(len(train)), holdout_tasks=float(len(holdout)))
+            prefix = self.backend.name
+            if holdout:
+                evaluate = partial(
+                    self.evaluate,
+                    holdout,
+                    key=key,
+                    config=config,
+                    settings=backend_settings,
+                    media=media,
+                )
+                challenger = evaluate(model_dir=workdir, version="challenger")
+                champion_score = evaluate(
+                    model_dir=champion.path if champion else None, version="champion"
+                )
+                metrics.update(holdout_agreement=challenger, champion_agreement=champion_score)
+                if challenger < champion_score:
+                    rejected = self.store.record_rejected(key, name_prefix=prefix, metrics=metrics)
+                    log.info(
+                        "Project %s: challenger %s scored %.3f < champion %.3f; not promoted.",
+                        key,
+                        rejected.name,
+                        challenger,
+                        champion_score,
+                    )
+                    return {
+                        "trained": True,
+                        "promoted": False,
+                        "version": rejected.name,
+                        "metrics": metrics,
+                    }
+            version = self.store.promote(key, workdir, name_prefix=prefix, metrics=metrics)
+        self.store.prune(key)
+        log.info("Project %s: promoted %s (%s).", key, version.name, metrics)
+        return {"trained": True, "promoted": True, "version": version.name, "metrics": metrics}
+
+    def evaluate(
+        self,
+        tasks: Sequence[dict[str, Any]],
+        *,
+        key: ProjectKey,
+        config: LabelConfig,
+        settings: BackendSettings,
+        media: MediaResolver,
+        model_dir: Path | None,
+        version: str,
+    ) -> float:
+        """Mean agreement of the model in ``model_dir`` with the tasks' first annotations."""
+        ctx = Context(
+            project=key,
+            label_config=config,
+            model_version=version,
+            model_dir=model_dir,
+            settings=settings,
+            extra_params={},
+            media=media,
+        )
+        bare = [
+            {k: v for k, v in t.items() if k not in ("annotations", "predictions")} for t in tasks
+        ]
+        try:
+            outputs = list(self.backend.predict(bare, ctx))
+        except Exception:
+            log.exception("Evaluating %s on held-out tasks failed; it scores 0.", version)
+            return 0.0
+        total = 0.0
+        for task, output in zip(tasks, outputs, strict=False):
+            first = (
+                output if isinstance(output, Prediction) else next(iter(output), Prediction.empty())
+            )
+            predicted = [r.to_ls() for r in first.result]
+            total += agreement(predicted, task["annotations"][0].get("result", []))
+        return total / len(tasks)
+
+    def _pull_annotations(self, key: ProjectKey, state: ProjectState) -> None:
+        client = self.client_for(state)
+        if client is None:
+            if self.store.annotation_count(key):
+                log.warning(
+                    "Start Training for project %s: LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY are not "
+                    "set, so training uses the annotations received by webhook only.",
+                    key,
+                )
+                return
+            raise ConfigError(
+                "Start Training needs the project's annotations from Label Studio: set "
+                "LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (a personal access token) for this backend."
+            )
+        try:
+            tasks = client.export_annotated_tasks(key.id)
+        except PrelabelError:
+            if self.store.annotation_count(key):
+                log.exception("Export from Label Studio failed; training on cached annotations.")
+                return
+            raise
+        self.store.replace_annotations(key, tasks)

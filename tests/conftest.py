@@ -1,0 +1,135 @@
+"""Shared fixtures for the server and runner tests: app factory, LS fixtures, job polling."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from prelabel._server import create_app
+from prelabel.backend import Backend
+from prelabel.settings import CoreSettings
+from prelabel.testing import fixture
+from prelabel.testing.reference import ReferenceBackend
+
+AppFactory = Callable[..., Flask]
+
+
+@pytest.fixture
+def ls_request() -> Callable[[str], dict[str, Any]]:
+    """A deep copy of a recorded LS 1.23.2 request body (``fixtures/ls-1.23.2/<name>.json``)."""
+
+    def load(name: str) -> dict[str, Any]:
+        body: dict[str, Any] = copy.deepcopy(fixture(name)["json"])
+        return body
+
+    return load
+
+
+@pytest.fixture
+def make_app(tmp_path) -> Iterator[AppFactory]:
+    """Build apps around a backend with settings under ``tmp_path``; job runners are stopped.
+
+    ``make_app(backend=None, start_jobs=False, **core_settings)``. LABEL_STUDIO_URL and the API
+    key are forced to ``None`` unless given, so the host environment cannot leak in.
+    """
+    apps: list[Flask] = []
+
+    def build(backend: Backend | None = None, *, start_jobs: bool = False, **overrides: Any) -> Flask:
+        overrides.setdefault("label_studio_url", None)
+        overrides.setdefault("label_studio_api_key", None)
+        settings = CoreSettings(model_dir=tmp_path / f"m{len(apps)}", **overrides)
+        app = create_app(backend or ReferenceBackend(), settings, start_jobs=start_jobs)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        runner = app.extensions["prelabel"].job_runner
+        if runner is not None:
+            runner.stop(timeout=10)
+
+
+@pytest.fixture
+def client(make_app) -> FlaskClient:
+    """A test client of a ReferenceBackend app without a job runner."""
+    return make_app().test_client()
+
+
+@pytest.fixture
+def wait_job() -> Callable[[FlaskClient, str], dict[str, Any]]:
+    """Poll ``GET /jobs/<id>`` until the job finished (succeeded/failed/cancelled), 20 s max."""
+
+    def wait(client: FlaskClient, job_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            response = client.get(f"/jobs/{job_id}")
+            assert response.status_code == 200, response.get_data(as_text=True)
+            job: dict[str, Any] = response.get_json()
+            if job["status"] in ("succeeded", "failed", "cancelled"):
+                return job
+            if time.monotonic() > deadline:
+                pytest.fail(f"job {job_id} still {job['status']} after {timeout} s: {job}")
+            time.sleep(0.05)
+
+    return wait
+
+
+def _annotation_event(
+    base: dict[str, Any],
+    *,
+    task_id: int,
+    annotation_id: int,
+    text: str,
+    label: str,
+    action: str = "ANNOTATION_CREATED",
+) -> dict[str, Any]:
+    """The recorded ANNOTATION_CREATED body with another task, annotation, text and choice."""
+    body = copy.deepcopy(base)
+    body["action"] = action
+    body["task"].update(id=task_id, data={"text": text})
+    body["annotation"].update(
+        id=annotation_id,
+        task=task_id,
+        result=[
+            {
+                "from_name": "sentiment",
+                "to_name": "text",
+                "type": "choices",
+                "value": {"choices": [label]},
+            }
+        ],
+    )
+    return body
+
+
+@pytest.fixture
+def annotation_webhook(ls_request) -> Callable[..., dict[str, Any]]:
+    """``annotation_webhook(task_id=, annotation_id=, text=, label=)``: an adapted E7 body."""
+    base = ls_request("webhook_ANNOTATION_CREATED")
+
+    def make(**kwargs: Any) -> dict[str, Any]:
+        return _annotation_event(base, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def text_predict(ls_request) -> Callable[..., dict[str, Any]]:
+    """``text_predict([(task_id, text), ...])``: the recorded batch predict with other tasks."""
+    base = ls_request("predict_batch_text")
+
+    def make(tasks: list[tuple[int, str]], **params: Any) -> dict[str, Any]:
+        body = copy.deepcopy(base)
+        template = body["tasks"][0]
+        body["tasks"] = [{**copy.deepcopy(template), "id": i, "data": {"text": t}} for i, t in tasks]
+        if params:
+            body["params"] = {**body["params"], **params}
+        return body
+
+    return make
