@@ -40,7 +40,9 @@ def make_app(tmp_path) -> Iterator[AppFactory]:
     """
     apps: list[Flask] = []
 
-    def build(backend: Backend | None = None, *, start_jobs: bool = False, **overrides: Any) -> Flask:
+    def build(
+        backend: Backend | None = None, *, start_jobs: bool = False, **overrides: Any
+    ) -> Flask:
         overrides.setdefault("label_studio_url", None)
         overrides.setdefault("label_studio_api_key", None)
         settings = CoreSettings(model_dir=tmp_path / f"m{len(apps)}", **overrides)
@@ -127,7 +129,9 @@ def text_predict(ls_request) -> Callable[..., dict[str, Any]]:
     def make(tasks: list[tuple[int, str]], **params: Any) -> dict[str, Any]:
         body = copy.deepcopy(base)
         template = body["tasks"][0]
-        body["tasks"] = [{**copy.deepcopy(template), "id": i, "data": {"text": t}} for i, t in tasks]
+        body["tasks"] = [
+            {**copy.deepcopy(template), "id": i, "data": {"text": t}} for i, t in tasks
+        ]
         if params:
             body["params"] = {**body["params"], **params}
         return body

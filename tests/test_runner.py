@@ -1,4 +1,4 @@
-"""The prediction runner's invariants, through ``/predict`` (protocol §3.3, §5, §6.4–§6.5).
+"""The prediction runner's invariants, through ``/predict`` (protocol §3.3, §5, §6.4-§6.5).
 
 One entry per task in order whatever the backend does, per-task isolation of failures, nested
 lists for several predictions, an object for interactive calls, the score policy, and the
@@ -37,7 +37,11 @@ def choices_of(entry: dict[str, Any]) -> list[str] | None:
     if not entry["result"]:
         return None
     (region,) = entry["result"]
-    assert (region["from_name"], region["to_name"], region["type"]) == ("sentiment", "text", "choices")
+    assert (region["from_name"], region["to_name"], region["type"]) == (
+        "sentiment",
+        "text",
+        "choices",
+    )
     return list(region["value"]["choices"])
 
 
@@ -47,7 +51,9 @@ def choices_of(entry: dict[str, Any]) -> list[str] | None:
 class FailsOnTask2(ReferenceBackend):
     """Raises whenever task 2 is in the call."""
 
-    def predict(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> Sequence[TaskPredictions]:
+    def predict(
+        self, tasks: Sequence[Mapping[str, Any]], ctx: Context
+    ) -> Sequence[TaskPredictions]:
         if any(t.get("id") == 2 for t in tasks):
             raise RuntimeError("cannot read task 2")
         return super().predict(tasks, ctx)
@@ -72,7 +78,9 @@ def test_a_failing_task_gets_an_empty_prediction_the_others_keep_theirs(
 
 
 class AlwaysFails(ReferenceBackend):
-    def predict(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> Sequence[TaskPredictions]:
+    def predict(
+        self, tasks: Sequence[Mapping[str, Any]], ctx: Context
+    ) -> Sequence[TaskPredictions]:
         raise ValueError("model exploded")
 
 
@@ -94,7 +102,9 @@ def test_a_backend_dropping_tasks_still_gets_one_entry_per_task(make_app, ls_req
 class MiscountsBatches(ReferenceBackend):
     """Returns one prediction too many for a batch, but is right for a single task."""
 
-    def predict(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> Sequence[TaskPredictions]:
+    def predict(
+        self, tasks: Sequence[Mapping[str, Any]], ctx: Context
+    ) -> Sequence[TaskPredictions]:
         out = list(super().predict(tasks, ctx))
         return [*out, Prediction.empty()] if len(tasks) > 1 else out
 
@@ -114,7 +124,9 @@ def test_a_wrong_count_for_a_batch_is_recovered_task_by_task(make_app, ls_reques
 class TwoOpinions(ReferenceBackend):
     """Two predictions per task: Positive (0.9) then Negative (0.1)."""
 
-    def predict(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> Sequence[TaskPredictions]:
+    def predict(
+        self, tasks: Sequence[Mapping[str, Any]], ctx: Context
+    ) -> Sequence[TaskPredictions]:
         control = sentiment(ctx)
         return [
             [
@@ -168,7 +180,9 @@ class SeventyThirty(ReferenceBackend):
 
     explicit: ClassVar[float | None] = None
 
-    def predict(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> Sequence[TaskPredictions]:
+    def predict(
+        self, tasks: Sequence[Mapping[str, Any]], ctx: Context
+    ) -> Sequence[TaskPredictions]:
         control = sentiment(ctx)
         return [
             Prediction(

@@ -1,4 +1,4 @@
-"""The HTTP server against the LS ⇄ backend protocol (docs/protocol.md §2–§7, §13–§14).
+"""The HTTP server against the LS ⇄ backend protocol (docs/protocol.md §2-§7, §13-§14).
 
 Expected values are written from the protocol by hand; recorded LS 1.23.2 requests come from
 ``prelabel.testing.fixture``. Fixtures (``make_app``, ``ls_request``…) are in conftest.py.
@@ -63,7 +63,11 @@ def choice_of(entry: dict[str, Any]) -> list[str] | None:
     if not entry["result"]:
         return None
     (region,) = entry["result"]
-    assert (region["from_name"], region["to_name"], region["type"]) == ("sentiment", "text", "choices")
+    assert (region["from_name"], region["to_name"], region["type"]) == (
+        "sentiment",
+        "text",
+        "choices",
+    )
     return list(region["value"]["choices"])
 
 
@@ -126,9 +130,16 @@ def test_predict_batch_text_replay(client, ls_request):
 
 def test_predict_keeps_task_order(client, ls_request, text_predict):
     version = setup_version(client, ls_request("setup"))
-    body = text_predict([(11, "negative vibes"), (12, "meh"), (13, "so positive"), (14, "NEGATIVE")])
+    body = text_predict(
+        [(11, "negative vibes"), (12, "meh"), (13, "so positive"), (14, "NEGATIVE")]
+    )
     results = client.post("/predict", json=body).get_json()["results"]
-    assert [choice_of(single(e)) for e in results] == [["Negative"], None, ["Positive"], ["Negative"]]
+    assert [choice_of(single(e)) for e in results] == [
+        ["Negative"],
+        None,
+        ["Positive"],
+        ["Negative"],
+    ]
     # The empty task still has an entry, with a string version and a null score (§3.3).
     assert results[1] == {"result": [], "score": None, "model_version": version}
     assert all(e["model_version"] == version for e in results)
@@ -136,7 +147,9 @@ def test_predict_keeps_task_order(client, ls_request, text_predict):
 
 def test_predict_single_task_replay(client, ls_request):
     version = setup_version(client, ls_request("setup"))
-    results = client.post("/predict", json=ls_request("predict_single_task_text")).get_json()["results"]
+    results = client.post("/predict", json=ls_request("predict_single_task_text")).get_json()[
+        "results"
+    ]
     assert len(results) == 1
     assert single(results[0])["model_version"] == version
 
@@ -220,7 +233,9 @@ def test_non_json_body_is_400_json(client, path):
 
 
 @pytest.mark.parametrize("path", ["/setup", "/predict", "/webhook"])
-@pytest.mark.parametrize("body", [[1, 2], "text", 3, None], ids=["list", "string", "number", "null"])
+@pytest.mark.parametrize(
+    "body", [[1, 2], "text", 3, None], ids=["list", "string", "number", "null"]
+)
 def test_body_not_an_object_is_400(client, path, body):
     json_error(client.post(path, json=body), 400)
 
@@ -273,7 +288,9 @@ def test_valid_credentials_are_accepted_everywhere(auth_client, ls_request, head
     predict = auth_client.post("/predict", json=ls_request("predict_batch_text"), headers=headers)
     assert predict.status_code == 200
     assert auth_client.get("/versions", headers=headers).status_code == 200
-    webhook = auth_client.post("/webhook", json=ls_request("webhook_TASKS_CREATED"), headers=headers)
+    webhook = auth_client.post(
+        "/webhook", json=ls_request("webhook_TASKS_CREATED"), headers=headers
+    )
     assert webhook.status_code == 200
 
 
@@ -315,7 +332,9 @@ def test_setup_extra_params_not_a_json_object_is_422(client, ls_request, extra_p
 
 def test_setup_unsupported_label_config_is_422_naming_choices(client, ls_request):
     body = ls_request("setup")
-    body["schema"] = '<View><Text name="text" value="$text"/><Rating name="r" toName="text"/></View>'
+    body["schema"] = (
+        '<View><Text name="text" value="$text"/><Rating name="r" toName="text"/></View>'
+    )
     assert "Choices" in json_error(client.post("/setup", json=body), 422)["message"]
 
 
@@ -338,7 +357,9 @@ def test_training_loop_promotes_serves_and_rolls_back(
 
     first = client.post(
         "/webhook",
-        json=annotation_webhook(task_id=101, annotation_id=1001, text="what a day", label="Positive"),
+        json=annotation_webhook(
+            task_id=101, annotation_id=1001, text="what a day", label="Positive"
+        ),
     )
     assert first.status_code in (200, 201)
     job = wait_job(client, first.get_json()["job"])
@@ -357,7 +378,9 @@ def test_training_loop_promotes_serves_and_rolls_back(
 
     second = client.post(
         "/webhook",
-        json=annotation_webhook(task_id=102, annotation_id=1002, text="rainy again", label="Negative"),
+        json=annotation_webhook(
+            task_id=102, annotation_id=1002, text="rainy again", label="Negative"
+        ),
     )
     job = wait_job(client, second.get_json()["job"])
     assert job["status"] == "succeeded", job
@@ -452,7 +475,9 @@ def test_webhooks_while_runner_stopped_coalesce_into_one_job(make_app, annotatio
     client = make_app(start_jobs=False).test_client()
     ids = []
     for n in range(3):
-        body = annotation_webhook(task_id=20 + n, annotation_id=200 + n, text=f"t{n}", label="Positive")
+        body = annotation_webhook(
+            task_id=20 + n, annotation_id=200 + n, text=f"t{n}", label="Positive"
+        )
         response = client.post("/webhook", json=body)
         assert response.status_code == 200
         ids.append(response.get_json()["job"])
@@ -542,15 +567,15 @@ def test_worse_challenger_is_rejected_and_champion_stays(make_app, ls_request, w
 # -- control group and acceptance ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("control_fraction", "group"), [(1.0, "control"), (0.0, "preannotated")]
-)
+@pytest.mark.parametrize(("control_fraction", "group"), [(1.0, "control"), (0.0, "preannotated")])
 def test_acceptance_group_of_an_annotated_task(
     make_app, ls_request, text_predict, annotation_webhook, control_fraction, group
 ):
     client = make_app(control_fraction=control_fraction).test_client()
     version = setup_version(client, ls_request("setup"))
-    (entry,) = client.post("/predict", json=text_predict([(5, "so negative")])).get_json()["results"]
+    (entry,) = client.post("/predict", json=text_predict([(5, "so negative")])).get_json()[
+        "results"
+    ]
     if group == "control":
         assert entry == {"result": [], "score": None, "model_version": version}
     else:
@@ -633,7 +658,9 @@ def test_serves_under_a_mount_prefix(make_app, ls_request):
     assert {e["model_version"] for e in predict.get_json()["results"]} == {version}
     versions = client.get(path("versions"), headers=BASIC_UP).get_json()["versions"]
     assert version in versions
-    webhook = client.post(path("webhook"), json=ls_request("webhook_TASKS_CREATED"), headers=BASIC_UP)
+    webhook = client.post(
+        path("webhook"), json=ls_request("webhook_TASKS_CREATED"), headers=BASIC_UP
+    )
     assert webhook.status_code == 200
     # Outside the prefix there is nothing.
     assert client.get("/health").status_code == 404

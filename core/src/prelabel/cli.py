@@ -26,6 +26,8 @@ NAME_HELP = (
 def _setup_logging() -> None:
     level = os.environ.get("PRELABEL_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every URL at INFO, presigned signatures included: keep it to warnings.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

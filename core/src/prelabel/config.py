@@ -18,8 +18,8 @@ from functools import lru_cache
 from types import MappingProxyType
 from xml.etree.ElementTree import Element, ParseError
 
-# defusedxml ships no type hints (mypy flags the package once); fromstring returns an Element.
-import defusedxml.ElementTree as DefusedET  # type: ignore[import-untyped]
+# defusedxml ships no type hints (see the mypy overrides in pyproject.toml); fromstring returns an Element.
+import defusedxml.ElementTree as DefusedET
 from defusedxml import DefusedXmlException
 
 from prelabel.errors import BadRequest, UnsupportedConfig

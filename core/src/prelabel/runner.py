@@ -183,7 +183,7 @@ class PredictionRunner:
         score = prediction.score if prediction.score is not None else self._score(prediction)
         try:
             # Stamped on the JSON, not the object: backends may cache and reuse Predictions.
-            entry = {
+            entry: dict[str, Any] = {
                 "result": [region.to_ls() for region in prediction.result],
                 "score": _clamp(score),
                 "model_version": prediction.model_version or ctx.model_version,

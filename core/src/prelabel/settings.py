@@ -15,10 +15,10 @@ import difflib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from prelabel.errors import ConfigError
 
@@ -86,7 +86,8 @@ class CoreSettings(BaseSettings):
     job_stale_seconds: float = Field(
         default=600.0, gt=0, description="A running job without heartbeat this long is requeued."
     )
-    media_allow_hosts: list[str] = Field(
+    # NoDecode: the environment gives "a.com,b.com", not JSON; the validator below splits it.
+    media_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Extra hosts media may be fetched from, besides Label Studio's (comma-separated).",
     )

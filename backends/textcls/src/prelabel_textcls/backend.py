@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from prelabel import (
     Backend,
+    MediaError,
     BackendSettings,
     Context,
     Prediction,
@@ -28,7 +29,8 @@ from prelabel import results as R
 from pydantic import Field
 
 if TYPE_CHECKING:
-    from prelabel.config import Control, LabelConfig
+    from prelabel.config import Control, LabelConfig, ObjectTag
+    from prelabel.media import MediaResolver
     from prelabel.testing import Scenario
 
 __all__ = ["TextClassifierBackend"]
@@ -48,9 +50,20 @@ def text_controls(config: LabelConfig) -> list[Control]:
     ]
 
 
-def task_text(task: Mapping[str, Any], key: str) -> str | None:
-    """The task's text for ``key``; paragraphs (lists of dicts) are joined."""
-    value = task.get("data", {}).get(key)
+def task_text(task: Mapping[str, Any], obj: ObjectTag, media: MediaResolver) -> str | None:
+    """The task's text for the object; paragraphs (lists of dicts) are joined.
+
+    With ``valueType="url"`` the data value is the URL of a text file (an LS upload, a local
+    file, a cloud URI…), fetched through the media resolver; a failed fetch is logged (the
+    message names the URL, the cause and the fix) and the task has no text.
+    """
+    value = task.get("data", {}).get(obj.value_key or "")
+    if isinstance(value, str) and obj.attrs.get("valueType", "").lower() == "url":
+        try:
+            return media.read_bytes(value, task_id=task.get("id")).decode("utf-8", errors="replace")
+        except MediaError as exc:
+            log.warning("textcls: task %s: %s", task.get("id"), exc)
+            return None
     if isinstance(value, str):
         return value
     if isinstance(value, list):
@@ -108,9 +121,7 @@ class TextClassifierBackend(Backend):
             model = models.get(control.name)
             if model is None:
                 continue
-            key = control.objects[0].value_key
-            assert key is not None
-            texts = [task_text(t, key) for t in tasks]
+            texts = [task_text(t, control.objects[0], ctx.media) for t in tasks]
             rows = [i for i, text in enumerate(texts) if text]
             if not rows:
                 continue
@@ -198,7 +209,7 @@ class TextClassifierBackend(Backend):
         models: dict[str, Any] = {}
         metrics: dict[str, float] = {}
         for control in text_controls(job.label_config):
-            texts, labels = examples(job.tasks, control)
+            texts, labels = examples(job.tasks, control, job.media)
             classes = sorted({label for row in labels for label in row})
             if len(texts) < settings.min_examples or len(classes) < 2:
                 log.info(
@@ -233,17 +244,14 @@ class TextClassifierBackend(Backend):
 
 
 def examples(
-    tasks: Sequence[Mapping[str, Any]], control: Control
+    tasks: Sequence[Mapping[str, Any]], control: Control, media: MediaResolver
 ) -> tuple[list[str], list[list[str]]]:
     """(text, chosen labels) pairs for ``control`` from the tasks' latest annotations."""
-    key = control.objects[0].value_key
-    assert key is not None
     texts: list[str] = []
     labels: list[list[str]] = []
     for task in tasks:
-        text = task_text(task, key)
         annotations = task.get("annotations") or []
-        if not text or not annotations:
+        if not annotations:
             continue
         latest = max(
             annotations, key=lambda a: str(a.get("updated_at") or a.get("created_at") or "")
@@ -254,7 +262,8 @@ def examples(
             if item.get("from_name") == control.name and item.get("type") == "choices"
             for choice in item.get("value", {}).get("choices", [])
         ]
-        if chosen:
+        text = task_text(task, control.objects[0], media) if chosen else None
+        if text:
             texts.append(text)
             labels.append(chosen)
     return texts, labels

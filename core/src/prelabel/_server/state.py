@@ -90,11 +90,8 @@ class ServerState:
 
     def client_for(self, state: ProjectState) -> LabelStudioClient | None:
         """The LS API client: from LABEL_STUDIO_URL/API_KEY, else from ``/setup``'s values."""
-        if self.client is not None:
-            return self.client
-        if state.hostname and state.access_token:
-            return LabelStudioClient(state.hostname, state.access_token)
-        return None
+        # The resolver keeps one client per (LS URL, key), so access tokens are reused.
+        return self.media_for(state).client
 
     def record_acceptance(
         self, key: ProjectKey, task: Mapping[str, Any], annotation: Mapping[str, Any]

@@ -1,0 +1,59 @@
+"""Agreement between predictions and annotations, per region type (values by hand)."""
+
+import pytest
+from prelabel.agreement import agreement, box_iou
+from prelabel.results import mask_to_rle
+
+
+def choice(*labels, name="c"):
+    return {"from_name": name, "to_name": "t", "type": "choices", "value": {"choices": list(labels)}}
+
+
+def box(x, y, w, h, label="Car"):
+    return {"from_name": "b", "to_name": "i", "type": "rectanglelabels",
+            "value": {"x": x, "y": y, "width": w, "height": h, "rectanglelabels": [label]}}
+
+
+def span(start, end, label):
+    return {"from_name": "ner", "to_name": "t", "type": "labels",
+            "value": {"start": start, "end": end, "labels": [label]}}
+
+
+def brush(mask, label="Fg"):
+    return {"from_name": "m", "to_name": "i", "type": "brushlabels", "original_width": len(mask[0]),
+            "original_height": len(mask), "value": {"format": "rle", "rle": mask_to_rle(mask), "brushlabels": [label]}}
+
+
+def test_choices_jaccard():
+    assert agreement([choice("A")], [choice("A")]) == 1.0
+    assert agreement([choice("A")], [choice("B")]) == 0.0
+    assert agreement([choice("A", "B")], [choice("A")]) == pytest.approx(0.5)
+
+
+def test_both_empty_agree_and_one_empty_does_not():
+    assert agreement([], []) == 1.0
+    assert agreement([], [choice("A")]) == 0.0
+
+
+def test_box_iou_and_matching():
+    assert box_iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    # IoU 0.81 matches; a wrong label does not; one missed box halves recall.
+    assert agreement([box(0, 0, 10, 10)], [box(0, 0, 9, 9)]) == 1.0
+    assert agreement([box(0, 0, 10, 10, "Car")], [box(0, 0, 10, 10, "Bus")]) == 0.0
+    assert agreement([box(0, 0, 10, 10)], [box(0, 0, 10, 10), box(50, 50, 10, 10)]) == pytest.approx(2 / 3)
+
+
+def test_spans_need_exact_offsets_and_label():
+    truth = [span(0, 6, "ORG"), span(13, 16, "PER")]
+    assert agreement(truth, truth) == 1.0
+    assert agreement([span(0, 6, "ORG"), span(13, 15, "PER")], truth) == pytest.approx(0.5)
+
+
+def test_mask_iou():
+    a = [[1, 1, 0, 0]] * 2
+    b = [[1, 0, 0, 0]] * 2
+    assert agreement([brush(a)], [brush(b)]) == pytest.approx(0.5)
+
+
+def test_mean_over_controls():
+    assert agreement([choice("A"), box(0, 0, 10, 10)], [choice("A")]) == pytest.approx(0.5)
