@@ -1,6 +1,7 @@
 """Agreement between predictions and annotations, per region type (values by hand)."""
 
 import pytest
+
 from prelabel.agreement import agreement, box_iou
 from prelabel.results import mask_to_rle
 

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from click.testing import CliRunner
+
 from prelabel.cli import cli
 from prelabel.testing import run_checks
 

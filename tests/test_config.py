@@ -9,6 +9,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+
 from prelabel.config import Control, Label, LabelConfig, LabelMap, ObjectTag
 from prelabel.errors import BadRequest, UnsupportedConfig
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from prelabel.errors import NotFound
 from prelabel.jobs import Job, JobQueue, JobRunner
 from prelabel.project import ProjectKey

@@ -1,6 +1,7 @@
 """The conformance kit tests itself: the reference backend passes, broken ones fail the right checks."""
 
 import pytest
+
 from prelabel.testing import CHECKS, BackendConformance, run_checks
 from prelabel.testing.reference import BrokenCountBackend, BrokenRegionBackend, ReferenceBackend
 

@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
 from prelabel import lsclient
 from prelabel.errors import UpstreamError
 from prelabel.lsclient import LabelStudioClient, decode_jwt, safe_url
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 
 def b64url(data: bytes) -> str:

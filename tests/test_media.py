@@ -16,13 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
 from prelabel._fetch import Fetcher
 from prelabel.errors import MediaError
 from prelabel.lsclient import LabelStudioClient
 from prelabel.media import MediaResolver
 from prelabel.settings import CoreSettings
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 BIG = b"x" * 50_000
@@ -435,10 +436,11 @@ def test_outside_host_is_refused_unless_allowed(
 def test_allowlist_from_environment(
     web: Server, make: Callable[..., MediaResolver], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # JSON list form: the comma-separated form needs NoDecode on the field (see report).
     monkeypatch.setenv("PRELABEL_MEDIA_ALLOW_HOSTS", json.dumps(["example.com", host_of(web)]))
     assert make().local_path(f"{web.url}/noext").read_bytes() == PNG
     assert make().local_path(f"{web.url}/noext").suffix == ".png"  # from Content-Type
+    monkeypatch.setenv("PRELABEL_MEDIA_ALLOW_HOSTS", f"example.com, {host_of(web)}")
+    assert make().local_path(f"{web.url}/noext").read_bytes() == PNG
 
 
 def test_redirect_to_a_host_off_the_allowlist_is_refused(

@@ -3,6 +3,7 @@
 from importlib.metadata import EntryPoint
 
 import pytest
+
 from prelabel.errors import BackendLoadError, BackendNotFound
 from prelabel.registry import discover, load_backend, select_backend
 from prelabel.testing.reference import ReferenceBackend

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from prelabel.results import decode_rle, encode_rle, mask_to_rle, rle_to_mask
 
 # --- §9.3 test vectors (generated with the SDK encoder, checked with its decoder) -------------

@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 import pytest
+
 from prelabel import results
 from prelabel.config import Control, LabelConfig
 from prelabel.results import Prediction, Region

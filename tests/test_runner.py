@@ -138,7 +138,14 @@ class TwoOpinions(ReferenceBackend):
 
 
 class InteractiveTwoOpinions(TwoOpinions):
+    """Interactive: suggests only when the annotator clicked something."""
+
     interactive: ClassVar[bool] = True
+
+    def predict(self, tasks, ctx):
+        if not ctx.interaction:
+            return [Prediction.empty() for _ in tasks]
+        return super().predict(tasks, ctx)
 
 
 def test_two_predictions_for_a_task_are_a_nested_list(make_app, ls_request, text_predict):
@@ -167,9 +174,10 @@ def test_interactive_backend_with_empty_context_predicts_nothing(make_app, ls_re
     client = make_app(InteractiveTwoOpinions()).test_client()
     body = ls_request("predict_interactive_text")
     body["params"]["context"] = {"result": []}
-    _, results = served(client, ls_request, body)
-    # §5: "Return {"results": []} (or one empty prediction) when context is null/empty".
-    assert results == [] or (len(results) == 1 and results[0]["result"] == [])
+    version, results = served(client, ls_request, body)
+    # §5: an empty `results` list makes LS show "Incorrect response from ML service";
+    # one empty prediction object is the quiet answer.
+    assert results == [{"result": [], "score": None, "model_version": version}]
 
 
 # -- score policy (§6.4: score = confidence) ----------------------------------------------

@@ -3,6 +3,7 @@
 import math
 
 import pytest
+
 from prelabel.scoring import in_control_group, score_from_probabilities
 
 

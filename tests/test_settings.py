@@ -1,6 +1,7 @@
 """Settings come from one prefix per scope; typos are errors that name the key."""
 
 import pytest
+
 from prelabel.errors import ConfigError
 from prelabel.settings import CoreSettings, check_environment, load_settings
 from prelabel_textcls import TextClassifierBackend

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from prelabel import _versions
 from prelabel.errors import BadRequest, NotFound
 from prelabel.project import ProjectKey

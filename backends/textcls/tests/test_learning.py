@@ -1,8 +1,10 @@
 """textcls learns: held-out accuracy rises after fit, from nothing at cold start."""
 
 import random
+from pathlib import Path
 
 import pytest
+
 from prelabel import Context, ProjectKey, TrainJob
 from prelabel.config import LabelConfig
 from prelabel.media import MediaResolver
@@ -188,3 +190,29 @@ def test_rejects_config_without_text_choices(backend):
     image = '<View><Image name="i" value="$img"/><Choices name="c" toName="i"><Choice value="A"/></Choices></View>'
     with pytest.raises(UnsupportedConfig, match="Text"):
         backend.check_config(LabelConfig.parse(image))
+
+
+TEMPLATES = Path(__file__).parents[3] / "tests" / "fixtures" / "ls-templates"
+# Read from the XML by hand: static <Choices> on a Text/Paragraphs object fed by a task field.
+ACCEPTED = {
+    "community-contributions__two-level-sentiment-analysis-of-x-twitter-posts.xml",
+    "conversational-ai__intent-classification-and-slot-filling.xml",
+    "conversational-ai__response-selection.xml",
+    "generative-ai__chatbot-assessment.xml",
+    "natural-language-processing__content-moderation.xml",
+    "natural-language-processing__text-classification.xml",
+    "ranking-and-scoring__document-retrieval.xml",
+    "ranking-and-scoring__serp-ranking.xml",
+}
+
+
+@pytest.mark.parametrize("template", sorted(p.name for p in TEMPLATES.glob("*.xml")))
+def test_every_ls_template_is_accepted_or_refused_with_a_reason(backend, template):
+    from prelabel import UnsupportedConfig
+
+    config = LabelConfig.parse((TEMPLATES / template).read_text())
+    if template in ACCEPTED:
+        backend.check_config(config)
+    else:
+        with pytest.raises(UnsupportedConfig, match="Choices"):
+            backend.check_config(config)

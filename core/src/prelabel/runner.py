@@ -2,7 +2,8 @@
 
 * exactly one entry per task, in order — a task whose prediction fails gets an empty result
   and a log line; the rest of the batch is unaffected (protocol §3.3);
-* ``model_version`` is always the non-empty string ``/setup`` reports for the project;
+* ``model_version`` is never null: the version ``/setup`` reports for the project, unless a
+  backend deliberately labels a prediction with its own (several models per task, protocol E6);
 * ``score`` follows the core policy (:mod:`prelabel.scoring`);
 * control-group tasks get an empty prediction (never shown a model's suggestion).
 """

@@ -12,6 +12,7 @@ silently ignored (the reference backends read env ad hoc and ignore misspellings
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -112,6 +113,8 @@ class CoreSettings(BaseSettings):
     @field_validator("media_allow_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)
         if isinstance(value, str):
             return [h.strip() for h in value.split(",") if h.strip()]
         return value

@@ -8,9 +8,9 @@ held-out annotations (:mod:`prelabel.agreement`) is at least the champion's.
 from __future__ import annotations
 
 import hashlib
-from functools import partial
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 

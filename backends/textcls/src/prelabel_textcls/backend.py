@@ -14,11 +14,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import Field
+
 from prelabel import (
     Backend,
-    MediaError,
     BackendSettings,
     Context,
+    MediaError,
     Prediction,
     TaskPredictions,
     TrainJob,
@@ -26,7 +28,6 @@ from prelabel import (
     UnsupportedConfig,
 )
 from prelabel import results as R
-from pydantic import Field
 
 if TYPE_CHECKING:
     from prelabel.config import Control, LabelConfig, ObjectTag
@@ -42,11 +43,17 @@ MODEL_FILE = "model.joblib"
 
 
 def text_controls(config: LabelConfig) -> list[Control]:
-    """``Choices`` controls whose object is text-like and takes its text from a task field."""
+    """``Choices`` with static choices on a text-like object that takes its text from a task field.
+
+    Dynamic choices (``value="$options"``) change per task, so one classifier cannot learn them.
+    """
     return [
         c
         for c in config.controls_of("Choices")
-        if c.objects and c.objects[0].tag.lower() in TEXT_OBJECTS and c.objects[0].value_key
+        if c.labels
+        and c.objects
+        and c.objects[0].tag.lower() in TEXT_OBJECTS
+        and c.objects[0].value_key
     ]
 
 
@@ -104,8 +111,9 @@ class TextClassifierBackend(Backend):
         super().check_config(config)
         if not text_controls(config):
             raise UnsupportedConfig(
-                "The textcls backend needs a <Choices> control attached to a <Text> (or HyperText/"
-                'Paragraphs) object whose value is a task field such as value="$text".'
+                "The textcls backend needs a <Choices> control with fixed <Choice> values, "
+                "attached to a <Text> (or HyperText/Paragraphs) object whose value is a task "
+                'field such as value="$text".'
             )
 
     def predict(

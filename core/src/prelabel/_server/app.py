@@ -18,9 +18,8 @@ from prelabel.backend import Backend
 from prelabel.jobs import JobQueue, JobRunner
 from prelabel.lsclient import LabelStudioClient
 from prelabel.media import MediaResolver
-from prelabel.project import ProjectKey
 from prelabel.registry import discover, load_backend, select_backend
-from prelabel.runner import PredictionRunner, ServedPrediction
+from prelabel.runner import PredictionRunner
 from prelabel.settings import CoreSettings, check_environment, load_settings
 from prelabel.store import ProjectStore
 from prelabel.training import Trainer

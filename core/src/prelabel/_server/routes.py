@@ -117,9 +117,6 @@ def predict() -> Response:
         else [],
         params={k: v for k, v in params.items() if k != "context"},
     )
-    if state.backend.interactive and not ctx.interaction and context is not None:
-        # An interactive call with an empty context: nothing to segment.
-        return jsonify(results=[])
     return jsonify(results=state.runner.run(tasks, ctx))
 
 

@@ -1,0 +1,4 @@
+"""prelabel-llm."""
+from prelabel_llm.backend import LlmBackend
+
+__all__ = ["LlmBackend"]
