@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import logging
 from importlib import metadata
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
@@ -674,3 +675,25 @@ def test_script_name_environ_prefix(client, ls_request):
         "/predict", json=ls_request("predict_batch_text"), environ_base=environ
     ).get_json()["results"]
     assert {e["model_version"] for e in results} == {version}
+
+
+def test_secrets_never_reach_the_log(make_app, ls_request, caplog):
+    """Tokens and passwords LS sends (setup access_token, project task_data_password,
+    basic-auth credentials) appear in no log line, even at DEBUG and on errors."""
+    caplog.set_level(logging.DEBUG)
+    client = make_app(basic_auth_user="u", basic_auth_pass="hunter2-pass").test_client()
+    auth = {"Authorization": "Basic " + base64.b64encode(b"u:hunter2-pass").decode()}
+    setup = ls_request("setup")
+    setup["access_token"] = "tok-SECRET-123"
+    assert client.post("/setup", json=setup, headers=auth).status_code == 200
+    bad = {"Authorization": "Basic " + base64.b64encode(b"u:wrong-SECRET-pw").decode()}
+    assert client.post("/setup", json=setup, headers=bad).status_code == 401
+    event = ls_request("webhook_ANNOTATION_CREATED")
+    event["project"]["task_data_password"] = "tdp-SECRET-456"
+    event["project"]["token"] = "ptok-SECRET-789"
+    assert client.post("/webhook", json=event, headers=auth).status_code == 200
+    setup["extra_params"] = {"no_such_option": "x-SECRET"}
+    assert client.post("/setup", json=setup, headers=auth).status_code == 422
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in ("hunter2-pass", "tok-SECRET-123", "wrong-SECRET-pw", "tdp-SECRET-456", "ptok-SECRET-789"):
+        assert secret not in logged
