@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,9 +71,11 @@ def serve(
     _setup_logging()
     if name:
         os.environ["PRELABEL_BACKEND"] = name
+    metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Must be set before prometheus_client is imported anywhere, so workers share samples.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prelabel-metrics-")
+        metrics_dir = tempfile.mkdtemp(prefix="prelabel-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from prelabel.settings import CoreSettings, load_settings
 
     job_worker = None
@@ -95,6 +98,8 @@ def serve(
                 job_worker.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 job_worker.kill()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @cli.command()

@@ -1,0 +1,89 @@
+"""`prelabel serve` for real: gunicorn with two workers plus the training worker process.
+
+A version promoted by the training process must be what every serving worker reports at once.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+CONFIG = """<View><Text name="text" value="$text"/>
+<Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/></Choices></View>"""
+PROJECT = "4.1795807427"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRELABEL_", "LABEL_STUDIO_"))}
+    env.update(PRELABEL_MODEL_DIR=str(tmp_path / "model-dir"), PRELABEL_LOG_LEVEL="WARNING")
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prelabel", "serve", "textcls", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "2", "--threads", "2"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if client.get("/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, (tmp_path / "server.log").read_text()
+        assert time.monotonic() < deadline, "server did not start in 60 s"
+        time.sleep(0.2)
+    yield client
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
+
+
+def annotated(i, text, label):
+    result = [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]
+    return {"id": i, "data": {"text": text}, "annotations": [{"id": i, "result": result}]}
+
+
+def test_promoted_version_is_served_by_every_worker(server):
+    setup = {"project": PROJECT, "schema": CONFIG, "hostname": "", "access_token": "", "extra_params": None}
+    assert server.post("/setup", json=setup).json()["model_version"] == "textcls-0.1.0"
+    tasks = [annotated(i, f"love it great {i}", "Positive") for i in range(6)]
+    tasks += [annotated(100 + i, f"hate it awful {i}", "Negative") for i in range(6)]
+    job = server.post("/train", json={"annotations": tasks, "project": PROJECT, "label_config": CONFIG}).json()["job"]
+    deadline = time.monotonic() + 60
+    while (state := server.get(f"/jobs/{job}").json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+    assert state["status"] == "succeeded", state
+    assert state["result"]["promoted"] is True
+    versions = {server.post("/setup", json=setup).json()["model_version"] for _ in range(30)}
+    assert versions == {"textcls-1"}
+    body = {"tasks": [{"id": 1, "data": {"text": "I love it, great"}}], "project": PROJECT,
+            "label_config": CONFIG, "params": {"context": None}}
+    (prediction,) = server.post("/predict", json=body).json()["results"]
+    assert prediction["model_version"] == "textcls-1"
+    assert prediction["result"][0]["value"]["choices"] == ["Positive"]
+    # Metrics are aggregated over both workers (multiprocess mode), not one worker's share.
+    metrics = server.get("/metrics").text
+    setups = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("prelabel_requests_total{") and 'endpoint="/setup"' in line
+    )
+    assert setups >= 31
