@@ -1,6 +1,6 @@
 """Core server figures: latency under training, /predict overhead, webhook acknowledgement.
 
-Starts `prelabel serve textcls` (gunicorn, 1 worker × 8 threads, training in a thread of the
+Starts `prelabel serve textcls` (gunicorn, 1 worker x 8 threads, training in a thread of the
 same process: the default deployment) on a free loopback port and measures it over HTTP.
 
     .venv/bin/python benchmarks/bench_core.py        # prints figures, writes results/core.json

@@ -96,9 +96,15 @@ class TrainJob:
 
 @dataclass
 class TrainResult:
-    """What ``fit`` reports: training metrics to keep with the version (shown on ``/versions``)."""
+    """What ``fit`` reports.
+
+    Attributes:
+        metrics: numbers kept with the version (shown by ``/projects/<p>/versions``).
+        details: anything else worth showing in the job's result (JSON-serialisable).
+    """
 
     metrics: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Backend(ABC):
@@ -118,6 +124,9 @@ class Backend(ABC):
     interactive: ClassVar[bool] = False
     #: Modules that must not be imported until :meth:`load` (checked by the conformance kit).
     heavy_modules: ClassVar[tuple[str, ...]] = ()
+    #: The backend keeps its own training data and versions (e.g. ``prelabel.compat``): jobs
+    #: call :meth:`fit` with no tasks, and the server neither gates nor promotes versions.
+    trains_itself: ClassVar[bool] = False
 
     class Settings(BackendSettings):
         """The backend's options; override with a subclass of :class:`BackendSettings`."""
@@ -163,6 +172,24 @@ class Backend(ABC):
                 f"The {self.name} backend fills {', '.join(sorted(self.controls))} controls, "
                 f"and this labeling config has none (its controls: {found})."
             )
+
+    def project_version(
+        self, project: ProjectKey, label_config: str | None, extra_params: Mapping[str, Any]
+    ) -> str | None:
+        """The ``model_version`` of a backend that keeps its own versions; ``None``: the server's.
+
+        Called on every ``/setup`` and ``/predict``: keep it cheap.
+        """
+        return None
+
+    def on_event(self, project: ProjectKey, body: Mapping[str, Any]) -> bool:
+        """See a webhook that may start training; return ``True`` to ask for a training job.
+
+        Called for START_TRAINING, and for every event when ``PRELABEL_TRAIN_TRIGGER`` is
+        ``annotation``, before the server's own handling. Must return in milliseconds (LS
+        waits at most 1 s for event webhooks).
+        """
+        return False
 
     @abstractmethod
     def predict(

@@ -1,4 +1,4 @@
-"""The ``prelabel`` command line: list, serve, worker, check, create."""
+"""The ``prelabel`` command line: list, serve, worker, check, create, start."""
 
 from __future__ import annotations
 
@@ -150,14 +150,119 @@ def check(name: str, verbose: bool) -> None:
     "-d",
     type=click.Path(path_type=Path),
     default=None,
-    help="Where to create the package (default: ./prelabel-NAME).",
+    help="Plugin layout: where to create the package (default: ./prelabel-NAME).",
 )
-def create(name: str, directory: Path | None) -> None:
-    """Create a new backend plugin package from the template."""
+@click.option(
+    "--plugin",
+    "layout",
+    flag_value="plugin",
+    help="An installable backend plugin package (the native contract).",
+)
+@click.option(
+    "--compat",
+    "layout",
+    flag_value="compat",
+    help="A directory with model.py on prelabel.compat.LabelStudioMLBase (the SDK tutorial's).",
+)
+def create(name: str, directory: Path | None, layout: str | None) -> None:
+    """Create a backend: a compat project directory NAME, or a plugin package.
+
+    Without --plugin/--compat, NAME is the directory of a compat project (as in Label Studio's
+    tutorial: `prelabel create my_ml_backend`, then `prelabel start my_ml_backend`); giving
+    --directory, which only plugins take, selects the plugin layout.
+    """
+    if layout is None:
+        layout = "plugin" if directory is not None else "compat"
+    if layout == "compat":
+        if directory is not None:
+            raise click.UsageError(
+                "--directory is for --plugin; a compat project is created at NAME."
+            )
+        from prelabel.compat.scaffold import create_project
+
+        target = create_project(Path(name))
+        click.echo(
+            f"Created {target}. Next: edit {target / 'model.py'}, then\n  prelabel start {target} -p 9090"
+        )
+        return
     from prelabel.scaffold import create_plugin
 
     target = create_plugin(name, directory or Path(f"prelabel-{name}"))
     click.echo(f"Created {target}. Next:\n  pip install -e {target}\n  prelabel check {name}")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--host", default="0.0.0.0", show_default=True, help="Interface to bind.")
+@click.option("--port", "-p", default=9090, show_default=True, type=int, help="Port to bind.")
+@click.option(
+    "--workers", "-w", default=1, show_default=True, type=int, help="gunicorn worker processes."
+)
+@click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker.")
+@click.option("--timeout", default=300, show_default=True, type=int, help="Worker timeout (s).")
+@click.option(
+    "--basic-auth-user",
+    envvar=["BASIC_AUTH_USER", "ML_SERVER_BASIC_AUTH_USER"],
+    default=None,
+    help="Require this basic-auth user (as set in LS's model form).",
+)
+@click.option(
+    "--basic-auth-pass",
+    envvar=["BASIC_AUTH_PASS", "ML_SERVER_BASIC_AUTH_PASS"],
+    default=None,
+    help="The basic-auth password.",
+)
+@click.option(
+    "--model-dir",
+    envvar="MODEL_DIR",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="State, versions and media cache [default: PRELABEL_MODEL_DIR, else DIRECTORY/data/models].",
+)
+@click.option("--class", "class_name", default=None, help="Model class, if model.py has several.")
+@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
+def start(
+    directory: Path,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    timeout: int,
+    basic_auth_user: str | None,
+    basic_auth_pass: str | None,
+    model_dir: Path | None,
+    class_name: str | None,
+    dev: bool,
+) -> None:
+    """Serve DIRECTORY/model.py (a LabelStudioMLBase model) without installing it."""
+    _setup_logging()
+    from prelabel.compat.server import make_app, run_gunicorn
+    from prelabel.settings import CoreSettings, load_settings
+
+    overrides: dict[str, Any] = {"job_runner": "thread"}
+    if basic_auth_user or basic_auth_pass:
+        overrides.update(basic_auth_user=basic_auth_user, basic_auth_pass=basic_auth_pass)
+    if model_dir is None and "PRELABEL_MODEL_DIR" not in os.environ:
+        model_dir = directory / "data" / "models"
+    if model_dir is not None:
+        overrides["model_dir"] = model_dir.resolve()
+    settings = load_settings(CoreSettings, **overrides)
+    # Model code written for the SDK saves its files under $MODEL_DIR.
+    os.environ["MODEL_DIR"] = str(settings.model_dir)
+    if dev:
+        make_app(directory, settings, class_name=class_name).run(
+            host=host, port=port, threaded=True
+        )
+    else:
+        run_gunicorn(
+            directory,
+            settings,
+            bind=f"{host}:{port}",
+            workers=workers,
+            threads=threads,
+            timeout=timeout,
+            class_name=class_name,
+        )
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -80,6 +80,8 @@ class Trainer:
                 f"Project {key} has no labeling config yet: connect this backend to the project "
                 "in Label Studio (which calls /setup) before training."
             )
+        if self.backend.trains_itself:
+            return self._train_itself(job, LabelConfig.cached(state.label_config), state)
         if job.payload.get("pull"):
             self._pull_annotations(key, state)
         tasks = self.store.annotated_tasks(key)
@@ -185,6 +187,31 @@ class Trainer:
             predicted = [r.to_ls() for r in first.result]
             total += agreement(predicted, task["annotations"][0].get("result", []))
         return total / len(tasks)
+
+    def _train_itself(self, job: Job, config: LabelConfig, state: ProjectState) -> dict[str, Any]:
+        """A backend with its own data and versions: one ``fit`` call, no gate, no promotion."""
+        with self.store.new_version_dir(job.project) as workdir:
+            result = self.backend.fit(
+                TrainJob(
+                    project=job.project,
+                    label_config=config,
+                    tasks=[],
+                    workdir=workdir,
+                    base_dir=None,
+                    settings=self.settings_for(state.extra_params),
+                    media=self.media_for(state),
+                    reason=job.reason,
+                )
+            )
+        if result is None:
+            return {"trained": False}
+        version = self.backend.project_version(job.project, state.label_config, state.extra_params)
+        return {
+            "trained": True,
+            "version": version,
+            "metrics": dict(result.metrics),
+            **result.details,
+        }
 
     def _pull_annotations(self, key: ProjectKey, state: ProjectState) -> None:
         client = self.client_for(state)

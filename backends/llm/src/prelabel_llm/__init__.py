@@ -1,4 +1,5 @@
 """prelabel-llm."""
+
 from prelabel_llm.backend import LlmBackend
 
 __all__ = ["LlmBackend"]

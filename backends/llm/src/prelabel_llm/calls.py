@@ -75,8 +75,7 @@ def send(provider: Provider, request: Request, policy: RetryPolicy) -> Completio
                 delay = min(policy.backoff * 2**attempt, 30.0) * random.uniform(0.5, 1.0)
             if delay >= policy.remaining():
                 raise ProviderError(
-                    f"{exc}; the next try (in {delay:.1f} s) would end after the request "
-                    "deadline",
+                    f"{exc}; the next try (in {delay:.1f} s) would end after the request deadline",
                     retryable=False,
                     status=exc.status,
                 ) from None

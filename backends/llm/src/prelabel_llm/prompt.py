@@ -18,7 +18,6 @@ from typing import Any
 from prelabel import TaskDataError
 from prelabel.config import LabelConfig, ObjectTag
 from prelabel.media import MediaResolver
-
 from prelabel_llm.providers import ImagePart
 from prelabel_llm.schema import TAXONOMY_SEPARATOR, AnswerFormat
 
@@ -135,10 +134,12 @@ def task_input(
             texts[obj.name] = _object_text(task, obj, media)
         elif obj.tag.lower() == "image":
             images.append((obj, _image(task, obj, media)))
-    by_key = {obj.value_key: texts[name] for name, obj in used.items() if name in texts}
-    content = "\n\n".join(
-        f"{used[name].value_key}:\n{text}" for name, text in texts.items()
-    )
+    by_key: dict[str, str] = {
+        obj.value_key: texts[name]
+        for name, obj in used.items()
+        if name in texts and obj.value_key is not None
+    }
+    content = "\n\n".join(f"{used[name].value_key}:\n{text}" for name, text in texts.items())
     labels = describe_controls(fmt)
     if template is None:
         head = f"Label this task. Fields to fill:\n{labels}"

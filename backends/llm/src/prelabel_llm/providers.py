@@ -199,9 +199,8 @@ class OpenAIProvider:
         if request.temperature is not None:
             options["temperature"] = request.temperature
         try:
-            response = self.client.chat.completions.create(
-                model=self.model, messages=messages, timeout=timeout, **options  # type: ignore[arg-type]
-            )
+            options.update(model=self.model, messages=messages, timeout=timeout)
+            response = self.client.chat.completions.create(**options)
         except openai.OpenAIError as exc:
             raise _translate(exc, openai) from None
         out = Completion()
@@ -249,24 +248,25 @@ class AnthropicProvider:
                 {"role": "assistant", "content": answer},
                 {"role": "user", "content": f"That answer was rejected: {problem}. Answer again."},
             ]
-        extra = {} if request.temperature is None else {"temperature": request.temperature}
+        tool = {
+            "name": TOOL_NAME,
+            "description": "Record the labels for the task.",
+            "input_schema": dict(request.schema),
+        }
+        options: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "system": request.system,
+            "messages": messages,
+            "tools": [tool],
+            "tool_choice": {"type": "tool", "name": TOOL_NAME},
+            "timeout": timeout,
+        }
+        if request.temperature is not None:
+            # This SDK version has no temperature argument; the API still takes the field.
+            options["extra_body"] = {"temperature": request.temperature}
         try:
-            response = self.client.messages.create(
-                model=self.model,
-                max_tokens=request.max_tokens,
-                system=request.system,
-                messages=messages,  # type: ignore[arg-type]
-                tools=[
-                    {
-                        "name": TOOL_NAME,
-                        "description": "Record the labels for the task.",
-                        "input_schema": dict(request.schema),
-                    }
-                ],
-                tool_choice={"type": "tool", "name": TOOL_NAME},
-                timeout=timeout,
-                extra_body=extra or None,
-            )
+            response = self.client.messages.create(**options)
         except anthropic.AnthropicError as exc:
             raise _translate(exc, anthropic) from None
         out.input_tokens += response.usage.input_tokens
@@ -331,4 +331,3 @@ def _missing_key(provider: str, env: str) -> str:
         f"no API key for {provider}: set PRELABEL_LLM_API_KEY (or {env}), or api_key in the "
         "project's extra_params; OpenAI-compatible local servers need only base_url"
     )
-

@@ -31,6 +31,7 @@ __all__ = [
     "AnswerFormat",
     "InvalidAnswer",
     "Values",
+    "find_quote",
 ]
 
 #: Control tags the backend can fill.
@@ -53,10 +54,13 @@ def _fillable(control: Control, skip: frozenset[str]) -> bool:
         return False
     if control.tag in ("Choices", "Labels", "Taxonomy") and not control.labels:
         return False  # dynamic choices (value="$options") have no fixed vocabulary
+    obj = control.objects[0] if control.objects else None
+    if obj is None or obj.value_key is None:
+        return False
     if control.tag == "Labels":
-        obj = control.objects[0] if control.objects else None
-        return obj is not None and obj.tag.lower() == "text" and obj.value_key is not None
-    return bool(control.objects)
+        return obj.tag.lower() == "text"
+    # What a model can read: text and images (not audio, video, time series).
+    return obj.tag.lower() in _TEXT_OBJECTS or obj.tag.lower() == "image"
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,10 @@ def _property(control: Control) -> dict[str, Any]:
             "description": "spans to label: each text is copied exactly from the task text",
             "items": {
                 "type": "object",
-                "properties": {"text": {"type": "string"}, "label": {"type": "string", "enum": names}},
+                "properties": {
+                    "text": {"type": "string"},
+                    "label": {"type": "string", "enum": names},
+                },
                 "required": ["text", "label"],
                 "additionalProperties": False,
             },

@@ -50,9 +50,12 @@ def handle_event(state: ServerState, body: Mapping[str, Any]) -> tuple[dict[str,
     if isinstance(config, str) and config.strip():
         state.store.set_label_config(key, config)
 
+    # Backends see the events that may train under PRELABEL_TRAIN_TRIGGER (e.g. compat's fit).
+    may_train = action == "START_TRAINING" or state.settings.train_trigger == "annotation"
+    wants_training = may_train and state.backend.on_event(key, body)
     if action == "START_TRAINING":
         return _start_training(state, key)
-    changed = False
+    changed = wants_training
     if action in ANNOTATION_EVENTS:
         tasks = {t["id"]: t for t in _as_list(body.get("task")) if "id" in t}
         for annotation in _as_list(body.get("annotation")):
@@ -61,9 +64,9 @@ def handle_event(state: ServerState, body: Mapping[str, Any]) -> tuple[dict[str,
             state.record_acceptance(key, task, annotation)
             changed = True
     elif action == "ANNOTATIONS_DELETED":
-        changed = state.store.delete_annotations(key, _ids(body.get("annotations"))) > 0
+        changed |= state.store.delete_annotations(key, _ids(body.get("annotations"))) > 0
     elif action == "TASKS_DELETED":
-        changed = state.store.delete_tasks(key, _ids(body.get("tasks"))) > 0
+        changed |= state.store.delete_tasks(key, _ids(body.get("tasks"))) > 0
     elif action not in ("TASKS_CREATED", "PROJECT_UPDATED"):
         return {"status": "ignored", "action": action}, 200
     response: dict[str, Any] = {"status": "ok"}
@@ -77,6 +80,8 @@ def handle_event(state: ServerState, body: Mapping[str, Any]) -> tuple[dict[str,
 def _start_training(state: ServerState, key: ProjectKey) -> tuple[dict[str, Any], int]:
     if not state.backend.trainable:
         return {"status": "ok", "detail": f"the {state.backend.name} backend does not train"}, 200
-    job = state.queue.enqueue(key, "train", reason="START_TRAINING", payload={"pull": True})
+    # A backend that trains itself pulls its own data; the server's Trainer pulls the export.
+    pull = not state.backend.trains_itself
+    job = state.queue.enqueue(key, "train", reason="START_TRAINING", payload={"pull": pull})
     state.wake_jobs()
     return {"status": "ok", "job": job.id}, 201

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -13,8 +14,9 @@ __all__ = ["run_gunicorn"]
 class _Application(BaseApplication):  # type: ignore[misc]
     """gunicorn application that builds one app per worker (models load in the worker, after fork)."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], app_factory: Callable[[], Flask]) -> None:
         self.options = options
+        self.app_factory = app_factory
         super().__init__()
 
     def load_config(self) -> None:
@@ -22,13 +24,18 @@ class _Application(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        from prelabel._server.app import create_app
-
-        return create_app()
+        return self.app_factory()
 
 
-def run_gunicorn(*, bind: str, workers: int, threads: int, timeout: int) -> None:
-    """Run gunicorn in the foreground.
+def run_gunicorn(
+    *,
+    bind: str,
+    workers: int,
+    threads: int,
+    timeout: int,
+    app_factory: Callable[[], Flask] | None = None,
+) -> None:
+    """Run gunicorn in the foreground; each worker calls ``app_factory`` (default: ``create_app``).
 
     Not ``--preload``: loading in the master and forking breaks CUDA ("Cannot re-initialize
     CUDA in forked subprocess"), so each worker loads the model itself.
@@ -43,5 +50,12 @@ def run_gunicorn(*, bind: str, workers: int, threads: int, timeout: int) -> None
             "graceful_timeout": 30,
             "accesslog": "-",
             "preload_app": False,
-        }
+        },
+        app_factory or _default_app,
     ).run()
+
+
+def _default_app() -> Flask:
+    from prelabel._server.app import create_app
+
+    return create_app()

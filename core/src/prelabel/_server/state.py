@@ -46,6 +46,11 @@ class ServerState:
 
     def version_for(self, key: ProjectKey) -> tuple[str, Path | None]:
         """The model version served for a project and its artifacts directory."""
+        if self.backend.trains_itself:
+            project = self.store.project(key)
+            own = self.backend.project_version(key, project.label_config, project.extra_params)
+            if own is not None:
+                return own, None
         current = self.store.current_version(key)
         if current is None:
             return self.backend.version, None

@@ -174,7 +174,9 @@ class LabelStudioMLBase:
             trained = store.get(project, TRAINED_KEY)
             return isinstance(trained, dict) and trained.get("base") == version
         if self._phase == "fit":
-            store.set(project, TRAINED_KEY, {"base": store.get(project, BASE_KEY), "version": version})
+            store.set(
+                project, TRAINED_KEY, {"base": store.get(project, BASE_KEY), "version": version}
+            )
         return False
 
     @property

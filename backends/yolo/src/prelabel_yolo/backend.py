@@ -1,0 +1,374 @@
+"""Ultralytics YOLO for Label Studio: boxes (incl. oriented), polygons, masks, keypoints, classes.
+
+Every supported control on an ``Image`` is filled by its own model: the control's
+``model_path`` attribute, else the setting for its kind (``detect_model``…). Model classes
+map to labels through core's :class:`~prelabel.config.LabelMap` (``predicted_values``, exact,
+case-insensitive); classes without a label are dropped and counted in :attr:`YoloBackend.stats`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from prelabel import (
+    Backend,
+    BackendLoadError,
+    BackendSettings,
+    Context,
+    CoreSettings,
+    Prediction,
+    TaskPredictions,
+    TrainJob,
+    TrainResult,
+    UnsupportedConfig,
+)
+from prelabel.config import Control, LabelConfig, LabelMap
+from prelabel_yolo.controls import (
+    TASKS_FOR,
+    ControlPlan,
+    Outcome,
+    PredictStats,
+    convert,
+    keypoint_labels,
+)
+from prelabel_yolo.images import batches
+from prelabel_yolo.models import LoadedModel, ModelCache
+
+if TYPE_CHECKING:
+    from prelabel.testing import Scenario
+
+__all__ = ["YoloBackend"]
+
+log = logging.getLogger(__name__)
+
+#: The setting that names the default model of each control type.
+DEFAULT_MODEL = {
+    "rectanglelabels": "detect_model",
+    "polygonlabels": "segment_model",
+    "brushlabels": "segment_model",
+    "keypointlabels": "pose_model",
+    "choices": "classify_model",
+}
+KINDS = ("detect", "segment", "pose", "classify")
+
+
+def tuned_weights(model_dir: Path | None, control: Control) -> Path | None:
+    """Fine-tuned weights ``fit`` wrote for ``control`` in a version dir, if any."""
+    if model_dir is None:
+        return None
+    path = model_dir / f"{control.name}.pt"
+    return path if path.is_file() else None
+
+
+def image_controls(config: LabelConfig) -> list[Control]:
+    """Supported controls that point to an ``Image`` whose value is a task field."""
+    return [
+        c
+        for c in config.controls_of(*TASKS_FOR)
+        if c.objects and c.objects[0].tag.lower() == "image" and c.objects[0].value_key
+    ]
+
+
+def _float_attr(control: Control, key: str, default: float) -> float:
+    raw = control.attrs.get(key)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise UnsupportedConfig(
+            f"Control {control.name!r}: {key}={raw!r} is not a number."
+        ) from None
+
+
+class YoloBackend(Backend):
+    """Pre-annotates images with ultralytics YOLO models and fine-tunes them per project."""
+
+    name: ClassVar[str] = "yolo"
+    controls: ClassVar[frozenset[str]] = frozenset(
+        {"RectangleLabels", "PolygonLabels", "BrushLabels", "KeyPointLabels", "Choices"}
+    )
+    heavy_modules: ClassVar[tuple[str, ...]] = ("torch", "ultralytics", "cv2")
+
+    class Settings(BackendSettings):
+        """Options (env ``PRELABEL_YOLO_*`` or per project via LS's extra_params)."""
+
+        detect_model: str = Field(
+            default="yolov8n.pt", description="Default model for RectangleLabels."
+        )
+        segment_model: str = Field(
+            default="yolov8n-seg.pt", description="Default model for PolygonLabels/BrushLabels."
+        )
+        pose_model: str = Field(
+            default="yolov8n-pose.pt", description="Default for KeyPointLabels."
+        )
+        classify_model: str = Field(default="yolov8n-cls.pt", description="Default for Choices.")
+        preload: Annotated[list[str], NoDecode] = Field(
+            default_factory=lambda: ["detect"],
+            description="Kinds whose default model load at start (comma-separated; others load on first use).",
+        )
+        score_threshold: float = Field(
+            default=0.25,
+            ge=0.0,
+            le=1.0,
+            description="Default model_score_threshold (ultralytics conf).",
+        )
+        uncertainty_floor: float = Field(
+            default=0.05,
+            ge=0.0,
+            le=1.0,
+            description="Boxes between this and the threshold count toward uncertainty.",
+        )
+        iou: float = Field(default=0.7, gt=0.0, le=1.0, description="NMS IoU threshold.")
+        max_det: int = Field(default=300, ge=1, description="Most regions per image and control.")
+        imgsz: int = Field(default=640, ge=32, description="Inference image size.")
+        batch_size: int = Field(default=8, ge=1, description="Images per forward pass.")
+        device: str = Field(default="", description="torch device ('cpu', '0'…); empty: auto.")
+        tuned_cache_size: int = Field(
+            default=4, ge=1, description="Fine-tuned per-project models kept in memory."
+        )
+        epochs: int = Field(default=30, ge=1, description="Fine-tuning epochs.")
+        train_imgsz: int = Field(default=640, ge=32, description="Fine-tuning image size.")
+        train_batch: int = Field(default=8, ge=1, description="Fine-tuning batch size.")
+        val_fraction: float = Field(
+            default=0.2, gt=0.0, lt=1.0, description="Share of annotated images used for mAP."
+        )
+        min_examples: int = Field(default=4, ge=2, description="Fewest annotated images to train.")
+        train_options: dict[str, Any] = Field(
+            default_factory=dict,
+            description='Extra ultralytics train arguments as JSON, e.g. {"mosaic": 0, "lr0": 0.003}.',
+        )
+
+        @field_validator("preload", mode="before")
+        @classmethod
+        def _split(cls, value: Any) -> Any:
+            if isinstance(value, str):
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            unknown = sorted(set(value) - set(KINDS))
+            if unknown:
+                raise ValueError(f"unknown kinds {unknown}; choose from {', '.join(KINDS)}")
+            return value
+
+    def __init__(self, settings: BackendSettings | None = None) -> None:
+        super().__init__(settings)
+        self.stats = PredictStats()
+        self._cache: ModelCache | None = None
+        self._plans: OrderedDict[tuple[Any, ...], list[ControlPlan]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def _settings(self) -> YoloBackend.Settings:
+        assert isinstance(self.settings, self.Settings)
+        return self.settings
+
+    def load(self) -> None:
+        """Import ultralytics and load the default models named in ``preload``.
+
+        Ultralytics pip-installs missing optional packages at run time (e.g. a HEIF decoder
+        when an image is unreadable); a server must not, so that is off unless
+        ``YOLO_AUTOINSTALL`` is set.
+        """
+        os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+        try:
+            import ultralytics  # noqa: F401  (fail at start, naming the package)
+        except ImportError as exc:
+            raise BackendLoadError(
+                f"The yolo backend needs ultralytics: pip install prelabel-yolo ({exc})."
+            ) from exc
+        cache = self.models
+        for kind in self._settings.preload:
+            cache.base(getattr(self._settings, f"{kind}_model"))
+
+    @property
+    def models(self) -> ModelCache:
+        """The process's model cache (weights root: ``PRELABEL_MODEL_DIR``)."""
+        with self._lock:
+            if self._cache is None:
+                root = CoreSettings().model_dir
+                self._cache = ModelCache(root, self._settings.tuned_cache_size)
+            return self._cache
+
+    def check_config(self, config: LabelConfig) -> None:
+        """Refuse configs with no image control, unusable models, or labels that map nothing.
+
+        Models a config uses are loaded here if no earlier config loaded them (then cached
+        for every project): the first ``/setup`` with a model outside ``preload`` pays its
+        load time (0.1 to 1 s for the *n* models).
+        """
+        super().check_config(config)
+        self._plan(config, self._settings, None)
+
+    def _plan(
+        self, config: LabelConfig, settings: YoloBackend.Settings, model_dir: Path | None
+    ) -> list[ControlPlan]:
+        key = (config.hash, settings.model_dump_json(), model_dir)
+        with self._lock:
+            if key in self._plans:
+                self._plans.move_to_end(key)
+                return self._plans[key]
+        plans = self._build_plans(config, settings, model_dir)
+        with self._lock:
+            self._plans[key] = plans
+            while len(self._plans) > 64:
+                self._plans.popitem(last=False)
+        return plans
+
+    def _build_plans(
+        self, config: LabelConfig, settings: YoloBackend.Settings, model_dir: Path | None
+    ) -> list[ControlPlan]:
+        controls = image_controls(config)
+        if not controls:
+            raise UnsupportedConfig(
+                "The yolo backend fills RectangleLabels, PolygonLabels, BrushLabels, "
+                "KeyPointLabels or Choices on an <Image> whose value is a task field "
+                '(value="$image"); this config has none.'
+            )
+        grouping = {c.attrs.get("model_bbox_control", "") for c in controls} - {""}
+        plans: list[ControlPlan] = []
+        classes: dict[str, list[str]] = {}
+        for control in controls:
+            if control.name in grouping:
+                continue  # filled by the keypoint control that groups its instances
+            plan = self._control_plan(config, control, settings, model_dir)
+            classes[control.name] = plan.model.names
+            if len(plan.label_map) or plan.keypoint_labels:
+                plans.append(plan)
+            else:
+                log.warning("control %r: no model class maps to its labels", control.name)
+        if not plans:
+            listing = "; ".join(f"{name}: {', '.join(c)}" for name, c in classes.items())
+            raise UnsupportedConfig(
+                "None of the model classes match the labels of this config, so the yolo "
+                f"backend would predict nothing. The models' classes are — {listing}. "
+                'Rename labels or add predicted_values="<class>,…" to them.'
+            )
+        return plans
+
+    def _model_for(
+        self, control: Control, settings: YoloBackend.Settings, model_dir: Path | None
+    ) -> LoadedModel:
+        tuned = tuned_weights(model_dir, control)
+        try:
+            if tuned is not None:
+                return self.models.tuned(tuned)
+            name = control.attrs.get("model_path") or getattr(settings, DEFAULT_MODEL[control.type])
+            return self.models.base(name)
+        except BackendLoadError as exc:
+            raise UnsupportedConfig(f"Control {control.name!r}: {exc}") from exc
+
+    def _control_plan(
+        self,
+        config: LabelConfig,
+        control: Control,
+        settings: YoloBackend.Settings,
+        model_dir: Path | None,
+    ) -> ControlPlan:
+        model = self._model_for(control, settings, model_dir)
+        if model.task not in TASKS_FOR[control.type]:
+            raise UnsupportedConfig(
+                f"Control {control.name!r} ({control.tag}) needs a "
+                f"{' or '.join(TASKS_FOR[control.type])} model; {model.key} is a {model.task} model."
+            )
+        plan = ControlPlan(
+            control=control,
+            model=model,
+            label_map=LabelMap.build(control, model.names),
+            conf=_float_attr(control, "model_score_threshold", settings.score_threshold),
+            iou=_float_attr(control, "model_iou", settings.iou),
+            max_det=int(_float_attr(control, "model_max_det", settings.max_det)),
+            floor=settings.uncertainty_floor,
+            point_size=_float_attr(control, "model_point_size", 0.5),
+        )
+        if control.type == "keypointlabels":
+            count = int(model.yolo.model.kpt_shape[0])
+            plan.keypoint_labels = keypoint_labels(control, count)
+            box_name = control.attrs.get("model_bbox_control")
+            if box_name:
+                plan.box_control = config.control(box_name)
+                plan.label_map = LabelMap.build(plan.box_control, model.names)
+        return plan
+
+    def predict(
+        self, tasks: Sequence[Mapping[str, Any]], ctx: Context
+    ) -> Sequence[TaskPredictions]:
+        """Batched inference over every image of the call, fetched one batch ahead."""
+        if not tasks:
+            return []
+        settings = ctx.settings
+        assert isinstance(settings, self.Settings)
+        plans = self._plan(ctx.label_config, settings, ctx.model_dir)
+        keys = {p.object_name: p.control.objects[0].value_key or "" for p in plans}
+        outcomes: list[list[Outcome]] = [[] for _ in tasks]
+        for start, images in batches(tasks, keys, ctx.media, settings.batch_size):
+            for plan in plans:
+                column = images[plan.object_name]
+                rows = [i for i, image in enumerate(column) if image is not None]
+                if rows:
+                    results = self._infer(plan, [column[i] for i in rows], settings)
+                    for i, result in zip(rows, results, strict=True):
+                        outcomes[start + i].append(convert(plan, result, self.stats))
+            unreadable = {i for col in images.values() for i, im in enumerate(col) if im is None}
+            self.stats.add(unreadable=len(unreadable))
+        return [_prediction(found) for found in outcomes]
+
+    def _infer(self, plan: ControlPlan, images: list[Any], settings: YoloBackend.Settings) -> Any:
+        options: dict[str, Any] = {
+            "conf": plan.run_conf,
+            "iou": plan.iou,
+            "max_det": plan.max_det,
+            "imgsz": settings.imgsz,
+            "verbose": False,
+            "retina_masks": plan.control.type == "brushlabels",
+        }
+        if settings.device:
+            options["device"] = settings.device
+        with plan.model.lock:
+            return plan.model.yolo.predict(images, **options)
+
+    def fit(self, job: TrainJob) -> TrainResult | None:
+        """Fine-tune each trainable control's model on the project's annotations.
+
+        See :mod:`prelabel_yolo.training`; weights go to ``job.workdir/<control>.pt``.
+        """
+        from prelabel_yolo.training import fit_controls
+
+        settings = job.settings
+        assert isinstance(settings, self.Settings)
+        bases = {}
+        for control in image_controls(job.label_config):
+            tuned = tuned_weights(job.base_dir, control)
+            if tuned is not None:
+                bases[control.name] = str(tuned)
+            elif control.type in DEFAULT_MODEL:
+                name = control.attrs.get("model_path") or getattr(
+                    settings, DEFAULT_MODEL[control.type]
+                )
+                bases[control.name] = self.models.base(name).key
+        metrics = fit_controls(job, bases, settings)
+        return TrainResult(metrics=metrics) if metrics else None
+
+    @classmethod
+    def conformance_scenarios(cls) -> Sequence[Scenario]:
+        """COCO-labelled boxes on synthetic images, for ``prelabel check yolo``."""
+        from prelabel_yolo.synthetic import coco_scenario
+
+        return [coco_scenario()]
+
+
+def _prediction(outcomes: Sequence[Outcome]) -> Prediction:
+    """The task's regions; its probabilities are the least confident control's distribution."""
+    regions = [region for outcome in outcomes for region in outcome.regions]
+    distributions = [o.distribution for o in outcomes if o.distribution]
+    if not distributions:
+        return Prediction(result=regions)
+    least = min(distributions, key=lambda d: max(d) / sum(d) if sum(d) > 0 else 1.0)
+    return Prediction(result=regions, probabilities=least)

@@ -1,0 +1,205 @@
+"""The backend end to end with real ultralytics models built offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from prelabel_yolo import YoloBackend
+from prelabel_yolo.models import ModelCache, resolve_weights
+from prelabel_yolo.synthetic import Shape, box_result, data_uri, shapes_image
+
+from prelabel import (
+    BackendLoadError,
+    Context,
+    CoreSettings,
+    ProjectKey,
+    TrainJob,
+    UnsupportedConfig,
+)
+from prelabel.config import LabelConfig
+from prelabel.media import MediaResolver
+
+BOXES = """<View><Image name="image" value="$image"/>
+<RectangleLabels name="label" toName="image" model_score_threshold="{conf}">
+  <Label value="Person"/><Label value="Vehicle" predicted_values="car,truck"/>
+</RectangleLabels></View>"""
+
+
+def _backend(**settings: Any) -> YoloBackend:
+    backend = YoloBackend(YoloBackend.load_settings(**settings))
+    backend.load()
+    return backend
+
+
+def _ctx(backend: YoloBackend, xml: str, tmp_path: Path, model_dir: Path | None = None) -> Context:
+    return Context(
+        project=ProjectKey("1", 1),
+        label_config=LabelConfig.parse(xml),
+        model_version="v",
+        model_dir=model_dir,
+        settings=backend.settings,
+        extra_params={},
+        media=MediaResolver(CoreSettings(model_dir=tmp_path)),
+    )
+
+
+def _images(
+    n: int, seed: int = 0, size: tuple[int, int] = (320, 240)
+) -> list[tuple[bytes, list[Shape]]]:
+    rng = np.random.default_rng(seed)
+    return [shapes_image(rng, size[0], size[1], ["red"]) for _ in range(n)]
+
+
+def test_weights_resolve_only_inside_the_model_dir(model_dir: Path) -> None:
+    assert resolve_weights("coco-random.pt", model_dir) == str(model_dir / "coco-random.pt")
+    for bad in ("../coco-random.pt", "/etc/passwd", "sub/../../x.pt"):
+        with pytest.raises(BackendLoadError, match="only inside PRELABEL_MODEL_DIR"):
+            resolve_weights(bad, model_dir)
+    with pytest.raises(BackendLoadError) as missing:
+        resolve_weights("yolov8s.pt", model_dir)
+    assert str(model_dir / "yolov8s.pt") in str(missing.value)
+    assert "YOLO_OFFLINE" in str(missing.value)
+
+
+def test_load_reads_only_the_preloaded_model() -> None:
+    backend = _backend(preload=["detect"])
+    assert [Path(k).name for k in backend.models.loaded] == ["coco-random.pt"]
+
+
+def test_setup_refuses_configs_it_cannot_fill(model_dir: Path) -> None:
+    backend = _backend()
+    no_match = BOXES.replace("Person", "Zebra-ish").replace(' predicted_values="car,truck"', "")
+    with pytest.raises(UnsupportedConfig, match="person, bicycle, car"):
+        backend.check_config(LabelConfig.parse(no_match.format(conf=0.25)))
+    escape = BOXES.replace('name="label"', 'name="label" model_path="../../x.pt"')
+    with pytest.raises(UnsupportedConfig, match="only inside PRELABEL_MODEL_DIR"):
+        backend.check_config(LabelConfig.parse(escape.format(conf=0.25)))
+    polygons = BOXES.replace("RectangleLabels", "PolygonLabels").replace(
+        'name="label"', 'name="label" model_path="coco-random.pt"'
+    )
+    with pytest.raises(UnsupportedConfig, match="needs a segment model"):
+        backend.check_config(LabelConfig.parse(polygons.format(conf=0.25)))
+
+
+def test_threshold_reaches_ultralytics_and_batches_match_single_images(tmp_path: Path) -> None:
+    from ultralytics import YOLO
+
+    backend = _backend(batch_size=3)
+    xml = BOXES.replace(
+        '<Label value="Person"/>',
+        '<Label value="Person" predicted_values="'
+        + ",".join(YOLO(str(Path(backend.models.loaded[0]))).names.values())
+        + '"/>',
+    )
+    conf = 1e-5  # untrained class biases start near 1e-5 (YOLOv8 init)
+    images = _images(5)
+    tasks = [{"id": i, "data": {"image": data_uri(png)}} for i, (png, _) in enumerate(images)]
+    tasks.insert(2, {"id": 99, "data": {"image": "data:image/png;base64,bm90IGFuIGltYWdl"}})
+    ctx = _ctx(backend, xml.format(conf=conf), tmp_path)
+    batched = backend.predict(tasks, ctx)
+    assert len(batched) == 6
+    assert batched[2].result == []  # the unreadable image costs only its own task
+    assert backend.stats.unreadable_images == 1
+
+    direct = YOLO(backend.models.loaded[0])
+    for task, prediction in zip(tasks, batched, strict=True):
+        if task["id"] == 99:
+            continue
+        png = images[task["id"]][0]
+        path = tmp_path / f"{task['id']}.png"
+        path.write_bytes(png)
+        found = direct.predict(str(path), conf=conf, imgsz=640, verbose=False)[0].boxes
+        assert len(prediction.result) == len(found) > 0
+        ours = sorted(r.score or 0.0 for r in prediction.result)
+        assert ours == pytest.approx(sorted(found.conf.tolist()), abs=1e-3)
+        single = backend.predict([task], ctx)[0]
+        assert len(single.result) == len(prediction.result)
+
+
+def test_fine_tuned_weights_are_lru_bounded(model_dir: Path) -> None:
+    cache = ModelCache(model_dir, max_tuned=1)
+    first = cache.tuned(model_dir / "coco-random.pt")
+    cache.tuned(model_dir / "coco-random-seg.pt")
+    assert [Path(k).name for k in cache.loaded] == ["coco-random-seg.pt"]
+    base = cache.base("coco-random.pt")
+    assert cache.base("coco-random.pt") is base and base is not first
+
+
+SHAPES = """<View><Image name="image" value="$image"/>
+<RectangleLabels name="label" toName="image"><Label value="red"/></RectangleLabels></View>"""
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[YoloBackend, Path, dict[str, float]]:
+    """A detector trained by ``fit`` from random weights on synthetic red rectangles."""
+    tmp = tmp_path_factory.mktemp("fit")
+    backend = _backend(
+        detect_model="yolov8n.yaml",
+        preload=[],
+        epochs=50,
+        train_imgsz=96,
+        train_batch=32,
+        val_fraction=0.1,
+        train_options={
+            "mosaic": 0.0,
+            "warmup_epochs": 0,
+            "optimizer": "AdamW",
+            "lr0": 0.003,
+            "seed": 0,
+        },
+    )
+    rng = np.random.default_rng(1)
+    tasks = []
+    for i in range(70):
+        png, shapes = shapes_image(rng, 96, 72, ["red"])
+        tasks.append(
+            {"id": i, "data": {"image": data_uri(png)},
+             "annotations": [{"id": i, "result": box_result(shapes, (96, 72))}]}
+        )  # fmt: skip
+    config = LabelConfig.parse(SHAPES)
+    job = TrainJob(
+        project=ProjectKey("1", 1),
+        label_config=config,
+        tasks=tasks,
+        workdir=tmp / "v1",
+        base_dir=None,
+        settings=backend.settings,
+        media=MediaResolver(CoreSettings(model_dir=tmp)),
+    )
+    job.workdir.mkdir()
+    result = backend.fit(job)
+    assert result is not None
+    return backend, job.workdir, result.metrics
+
+
+def test_fit_learns_to_find_the_drawn_shapes(
+    trained: tuple[YoloBackend, Path, dict[str, float]], tmp_path: Path
+) -> None:
+    backend, version_dir, metrics = trained
+    assert (version_dir / "label.pt").is_file()
+    assert sorted(p.name for p in version_dir.iterdir()) == ["label.pt"]  # dataset and runs removed
+    assert metrics["label.map50"] > 0.5
+    rng = np.random.default_rng(123)  # images the model has never seen
+    images = [shapes_image(rng, 96, 72, ["red"]) for _ in range(4)]
+    tasks = [{"id": i, "data": {"image": data_uri(png)}} for i, (png, _) in enumerate(images)]
+    ctx = _ctx(backend, SHAPES, tmp_path, model_dir=version_dir)
+    ctx.settings = backend.load_settings(imgsz=96)
+    for (_, shapes), prediction in zip(images, backend.predict(tasks, ctx), strict=True):
+        truth = shapes[0].box
+        boxes = []
+        for region in prediction.result:
+            v = region.value
+            x, y = v["x"] * 96 / 100, v["y"] * 72 / 100
+            boxes.append((x, y, x + v["width"] * 96 / 100, y + v["height"] * 72 / 100))
+        assert max((_iou(b, truth) for b in boxes), default=0.0) > 0.5, (truth, boxes)
+        assert {r.value["rectanglelabels"][0] for r in prediction.result} == {"red"}

@@ -1,0 +1,5 @@
+from prelabel.testing import BackendConformance
+
+
+class TestYoloConformance(BackendConformance):
+    backend = "yolo"
