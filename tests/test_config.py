@@ -6,6 +6,7 @@ Every expected value below was written by reading the XML, never produced by the
 from __future__ import annotations
 
 import hashlib
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from prelabel.config import Control, Label, LabelConfig, LabelMap, ObjectTag
 from prelabel.errors import BadRequest, UnsupportedConfig
 
-TEMPLATES = Path(__file__).parent / "fixtures" / "ls-templates"
+TEMPLATES = Path(str(resources.files("prelabel.testing") / "fixtures" / "ls-templates"))
 TEMPLATE_FILES = sorted(TEMPLATES.glob("*.xml"))
 
 # In chat__chat_eval the <Chat> carries name, value *and* toName="chat": LS classifies it as

@@ -1,6 +1,7 @@
 """textcls learns: held-out accuracy rises after fit, from nothing at cold start."""
 
 import random
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -192,7 +193,7 @@ def test_rejects_config_without_text_choices(backend):
         backend.check_config(LabelConfig.parse(image))
 
 
-TEMPLATES = Path(__file__).parents[3] / "tests" / "fixtures" / "ls-templates"
+TEMPLATES = Path(str(resources.files("prelabel.testing") / "fixtures" / "ls-templates"))
 # Read from the XML by hand: static <Choices> on a Text/Paragraphs object fed by a task field.
 ACCEPTED = {
     "community-contributions__two-level-sentiment-analysis-of-x-twitter-posts.xml",

@@ -274,6 +274,32 @@ def check_unsupported_config(target: Target) -> None:
     raise CheckSkipped("the backend fills every candidate control")
 
 
+def templates() -> dict[str, str]:
+    """The 69 labeling configs Label Studio 1.23.2 ships as templates, by file name."""
+    root = resources.files("prelabel.testing") / "fixtures" / "ls-templates"
+    return {p.name: p.read_text(encoding="utf-8") for p in root.iterdir() if p.name.endswith(".xml")}
+
+
+def check_templates(target: Target) -> None:
+    """Every LS template is either accepted or refused with ``UnsupportedConfig`` and a reason.
+
+    Troubleshooting: ``check_config`` must not crash on configs it does not understand
+    (missing objects, dynamic labels, nested views); raise ``UnsupportedConfig`` naming what
+    the backend needs instead, so LS shows it when the user connects the model.
+    """
+    backend = target.backend()
+    accepted = 0
+    for name, xml in sorted(templates().items()):
+        try:
+            backend.check_config(LabelConfig.parse(xml))
+            accepted += 1
+        except UnsupportedConfig as exc:
+            _require(bool(str(exc).strip()), f"{name}: UnsupportedConfig without a message")
+        except Exception as exc:
+            raise CheckFailed(f"{name}: check_config raised {type(exc).__name__}: {exc}") from exc
+    _require(accepted > 0, "the backend accepts none of Label Studio's 69 templates")
+
+
 def check_fit(target: Target) -> None:
     """``fit`` trains from annotated tasks into ``workdir``, and the result predicts validly.
 
@@ -337,6 +363,7 @@ CHECKS: dict[str, Callable[[Target], None]] = {
     "one_per_task": check_one_per_task,
     "regions_valid": check_regions_valid,
     "unsupported_config": check_unsupported_config,
+    "templates": check_templates,
     "fit": check_fit,
     "interactive": check_interactive,
     "http_replay": check_http_replay,
