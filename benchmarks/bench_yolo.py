@@ -44,9 +44,10 @@ CONFIG = """<View><Image name="image" value="$image"/>
 def _prepare(n: int) -> list[Path]:
     import numpy as np
     import yaml
-    from prelabel_yolo.synthetic import shapes_image
     from ultralytics import YOLO
     from ultralytics.utils import ROOT as UROOT
+
+    from prelabel_yolo.synthetic import shapes_image
 
     (ROOT / "models").mkdir(parents=True, exist_ok=True)
     model = YOLO("yolov8n.yaml")
@@ -99,11 +100,12 @@ def main() -> None:
 
     import base64
 
+    from ultralytics import YOLO
+
     from prelabel import CoreSettings
     from prelabel._server import create_app
     from prelabel.config import LabelConfig
     from prelabel_yolo import YoloBackend
-    from ultralytics import YOLO
 
     uris = ["data:image/png;base64," + base64.b64encode(p.read_bytes()).decode() for p in paths]
     tasks = [{"id": i + 1, "data": {"image": u}} for i, u in enumerate(uris)]
@@ -121,14 +123,19 @@ def main() -> None:
 
     def one_request() -> float:
         t = time.perf_counter()
-        r = client.post("/predict", json={"project": "1.1700000000", "label_config": schema, "tasks": tasks})
+        r = client.post(
+            "/predict", json={"project": "1.1700000000", "label_config": schema, "tasks": tasks}
+        )
         assert r.status_code == 200 and len(r.get_json()["results"]) == len(tasks)
         return len(tasks) / (time.perf_counter() - t)
 
     def per_task() -> float:
         t = time.perf_counter()
         for task in tasks:
-            r = client.post("/predict", json={"project": "1.1700000000", "label_config": schema, "tasks": [task]})
+            r = client.post(
+                "/predict",
+                json={"project": "1.1700000000", "label_config": schema, "tasks": [task]},
+            )
             assert r.status_code == 200
         return len(tasks) / (time.perf_counter() - t)
 
@@ -156,7 +163,9 @@ def main() -> None:
         backend.predict(tasks, ctx)
         return len(tasks) / (time.perf_counter() - t)
 
-    rows: dict[str, list[float]] = {k: [] for k in ("request", "ultra1", "per_task", "ultra2", "b8", "b1")}
+    rows: dict[str, list[float]] = {
+        k: [] for k in ("request", "ultra1", "per_task", "ultra2", "b8", "b1")
+    }
     for _ in range(args.rounds):
         rows["request"].append(one_request())
         rows["ultra1"].append(ultralytics_alone())
@@ -169,7 +178,10 @@ def main() -> None:
 
     counts: dict[str, dict[str, int]] = {}
     for conf in (0.1, 1e-5):
-        xml = CONFIG.format(conf=conf).replace('predicted_values="person"', 'predicted_values="' + ",".join(direct.names.values()) + '"')
+        xml = CONFIG.format(conf=conf).replace(
+            'predicted_values="person"',
+            'predicted_values="' + ",".join(direct.names.values()) + '"',
+        )
         from prelabel import Context, ProjectKey
         from prelabel.media import MediaResolver
 
@@ -179,7 +191,9 @@ def main() -> None:
             media=MediaResolver(CoreSettings(model_dir=ROOT / "state")),
         )  # fmt: skip
         ours = sum(len(p.result) for p in backend.predict(tasks[:16], ctx))  # type: ignore[union-attr]
-        theirs = sum(len(direct.predict(str(p), conf=conf, verbose=False)[0].boxes) for p in paths[:16])
+        theirs = sum(
+            len(direct.predict(str(p), conf=conf, verbose=False)[0].boxes) for p in paths[:16]
+        )
         counts[str(conf)] = {"backend": ours, "ultralytics": theirs}
 
     rss1, rss10 = _server_rss(1), _server_rss(10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,21 @@ os.environ.update(
     HF_HUB_OFFLINE="1",
     YOLO_AUTOINSTALL="false",
     YOLO_CONFIG_DIR=str(_ROOT / "ultralytics"),
-    PRELABEL_MODEL_DIR=str(MODEL_DIR),
-    PRELABEL_YOLO_DETECT_MODEL="coco-random.pt",
-    PRELABEL_YOLO_SEGMENT_MODEL="coco-random-seg.pt",
 )
+# prelabel settings only while this directory's modules run, so other suites see their own.
+PRELABEL_ENV = {
+    "PRELABEL_MODEL_DIR": str(MODEL_DIR),
+    "PRELABEL_YOLO_DETECT_MODEL": "coco-random.pt",
+    "PRELABEL_YOLO_SEGMENT_MODEL": "coco-random-seg.pt",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _prelabel_env() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in PRELABEL_ENV.items():
+            patch.setenv(key, value)
+        yield
 
 
 def _random_coco(arch: str, name: str) -> None:

@@ -7,9 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from prelabel_yolo import YoloBackend
-from prelabel_yolo.models import ModelCache, resolve_weights
-from prelabel_yolo.synthetic import Shape, box_result, data_uri, shapes_image
 
 from prelabel import (
     BackendLoadError,
@@ -21,6 +18,9 @@ from prelabel import (
 )
 from prelabel.config import LabelConfig
 from prelabel.media import MediaResolver
+from prelabel_yolo import YoloBackend
+from prelabel_yolo.models import ModelCache, resolve_weights
+from prelabel_yolo.synthetic import Shape, box_result, data_uri, shapes_image
 
 BOXES = """<View><Image name="image" value="$image"/>
 <RectangleLabels name="label" toName="image" model_score_threshold="{conf}">

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from prelabel_yolo.controls import ControlPlan, PredictStats, convert, keypoint_labels
-from prelabel_yolo.models import LoadedModel
 from ultralytics.engine.results import Results
 
 from prelabel.config import LabelConfig, LabelMap
 from prelabel.results import rle_to_mask
+from prelabel_yolo.controls import ControlPlan, PredictStats, convert, keypoint_labels
+from prelabel_yolo.models import LoadedModel
 
 NAMES = {0: "car", 1: "dog", 2: "person"}
 IMAGE = np.zeros((100, 200, 3), dtype=np.uint8)  # height 100, width 200

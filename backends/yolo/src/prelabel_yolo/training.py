@@ -195,5 +195,5 @@ def fit_controls(
         metrics[f"{control.name}.train_images"] = float(n_train)
         metrics[f"{control.name}.val_images"] = float(n_val)
         shutil.rmtree(job.workdir / "runs", ignore_errors=True)
-        shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(job.workdir / "data", ignore_errors=True)
     return metrics
