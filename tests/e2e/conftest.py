@@ -60,7 +60,9 @@ SENTIMENT_CONFIG = """<View>
 </View>"""
 
 #: The same, with the task's ``text`` being the URL of a text file (an upload, a local file).
-URL_SENTIMENT_CONFIG = SENTIMENT_CONFIG.replace('value="$text"/>', 'value="$text" valueType="url"/>')
+URL_SENTIMENT_CONFIG = SENTIMENT_CONFIG.replace(
+    'value="$text"/>', 'value="$text" valueType="url"/>'
+)
 
 LABELS = ("Positive", "Negative")
 
@@ -87,7 +89,9 @@ class Process:
     log: Path
 
     @classmethod
-    def start(cls, name: str, argv: Sequence[str], *, env: dict[str, str], log: Path, cwd: Path) -> Process:
+    def start(
+        cls, name: str, argv: Sequence[str], *, env: dict[str, str], log: Path, cwd: Path
+    ) -> Process:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             popen = subprocess.Popen(
@@ -169,7 +173,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def wait_http(url: str, proc: Process, timeout: float, *, headers: dict[str, str] | None = None) -> None:
+def wait_http(
+    url: str, proc: Process, timeout: float, *, headers: dict[str, str] | None = None
+) -> None:
     """Poll ``url`` until it answers 200; fail with the process's log if it dies or times out."""
     deadline = time.monotonic() + timeout
     last = "no answer"
@@ -211,16 +217,25 @@ def project_key(project: dict[str, Any]) -> str:
     return f"{project['id']}.{int(created.timestamp())}"
 
 
-def choice(label: str, *, from_name: str = "sentiment", to_name: str = "text") -> list[dict[str, Any]]:
+def choice(
+    label: str, *, from_name: str = "sentiment", to_name: str = "text"
+) -> list[dict[str, Any]]:
     """An annotation result choosing ``label``."""
     return [
-        {"from_name": from_name, "to_name": to_name, "type": "choices", "value": {"choices": [label]}}
+        {
+            "from_name": from_name,
+            "to_name": to_name,
+            "type": "choices",
+            "value": {"choices": [label]},
+        }
     ]
 
 
 def chosen(result: Sequence[dict[str, Any]]) -> str | None:
     """The single choice in a prediction's result, ``None`` when it has none."""
-    labels = [c for item in result if item.get("type") == "choices" for c in item["value"]["choices"]]
+    labels = [
+        c for item in result if item.get("type") == "choices" for c in item["value"]["choices"]
+    ]
     return labels[0] if len(labels) == 1 else None
 
 
@@ -246,7 +261,9 @@ class LabelStudioAPI:
             cookies=_no_cookies(),
         )
 
-    def call(self, method: str, path: str, *, expect: Sequence[int] = (200, 201, 204), **kwargs: Any) -> httpx.Response:
+    def call(
+        self, method: str, path: str, *, expect: Sequence[int] = (200, 201, 204), **kwargs: Any
+    ) -> httpx.Response:
         response = self.http.request(method, path, **kwargs)
         if response.status_code not in expect:
             raise AssertionError(
@@ -262,13 +279,18 @@ class LabelStudioAPI:
     # projects and tasks
 
     def create_project(self, title: str, label_config: str = SENTIMENT_CONFIG) -> Project:
-        body = self.json("POST", "/api/projects", json={"title": title[:50], "label_config": label_config})
+        body = self.json(
+            "POST", "/api/projects", json={"title": title[:50], "label_config": label_config}
+        )
         return Project(id=body["id"], key=project_key(body))
 
     def import_tasks(self, project: Project, tasks: Sequence[dict[str, Any]]) -> list[int]:
         """Import task JSONs (``{"data": …}`` plus optional ``annotations``); their ids, in order."""
         body = self.json(
-            "POST", f"/api/projects/{project.id}/import", params={"return_task_ids": "true"}, json=list(tasks)
+            "POST",
+            f"/api/projects/{project.id}/import",
+            params={"return_task_ids": "true"},
+            json=list(tasks),
         )
         ids: list[int] = body["task_ids"]
         assert len(ids) == len(tasks), body
@@ -285,10 +307,14 @@ class LabelStudioAPI:
         """
         before = set(self.task_ids(project))
         uploads = {
-            f"file{i}": (name, text.encode(), "text/plain") for i, (name, text) in enumerate(files.items())
+            f"file{i}": (name, text.encode(), "text/plain")
+            for i, (name, text) in enumerate(files.items())
         }
         body = self.json(
-            "POST", f"/api/projects/{project.id}/import", params={"commit_to_project": "false"}, files=uploads
+            "POST",
+            f"/api/projects/{project.id}/import",
+            params={"commit_to_project": "false"},
+            files=uploads,
         )
         self.json(
             "POST",
@@ -315,7 +341,9 @@ class LabelStudioAPI:
 
     def annotate(self, task_id: int, result: list[dict[str, Any]]) -> dict[str, Any]:
         """Submit an annotation as an annotator would (LS then posts ANNOTATION_CREATED)."""
-        body: dict[str, Any] = self.json("POST", f"/api/tasks/{task_id}/annotations", json={"result": result})
+        body: dict[str, Any] = self.json(
+            "POST", f"/api/tasks/{task_id}/annotations", json={"result": result}
+        )
         return body
 
     # ML backends and predictions
@@ -323,7 +351,9 @@ class LabelStudioAPI:
     def connect(self, project: Project, backend: Backend, **fields: Any) -> dict[str, Any]:
         """``POST /api/ml``: LS calls /health and /setup and creates the project's webhook."""
         body: dict[str, Any] = self.json(
-            "POST", "/api/ml", json={"url": backend.url, "project": project.id, "title": backend.name, **fields}
+            "POST",
+            "/api/ml",
+            json={"url": backend.url, "project": project.id, "title": backend.name, **fields},
         )
         project.ml_id, project.backend = body["id"], backend
         return body
@@ -333,10 +363,14 @@ class LabelStudioAPI:
         body: dict[str, Any] = self.json("GET", f"/api/ml/{ml_id}")
         return body
 
-    def retrieve_predictions(self, project: Project, task_ids: Sequence[int] | None = None) -> dict[str, Any]:
+    def retrieve_predictions(
+        self, project: Project, task_ids: Sequence[int] | None = None
+    ) -> dict[str, Any]:
         """The Data Manager action "Retrieve Predictions" on the given tasks (default: all)."""
         selected: dict[str, Any] = (
-            {"all": True, "excluded": []} if task_ids is None else {"all": False, "included": list(task_ids)}
+            {"all": True, "excluded": []}
+            if task_ids is None
+            else {"all": False, "included": list(task_ids)}
         )
         body: dict[str, Any] = self.json(
             "POST",
@@ -366,14 +400,22 @@ class LabelStudioAPI:
         storage = self.json(
             "POST",
             "/api/storages/localfiles",
-            json={"project": project.id, "path": str(path), "regex_filter": regex, "use_blob_urls": True, "title": "texts"},
+            json={
+                "project": project.id,
+                "path": str(path),
+                "regex_filter": regex,
+                "use_blob_urls": True,
+                "title": "texts",
+            },
         )
         synced = self.json("POST", f"/api/storages/localfiles/{storage['id']}/sync")
         assert synced["status"] == "completed", synced
         return sorted(set(self.task_ids(project)) - before)
 
     def webhooks(self, project: Project) -> list[dict[str, Any]]:
-        body: list[dict[str, Any]] = self.json("GET", "/api/webhooks", params={"project": project.id})
+        body: list[dict[str, Any]] = self.json(
+            "GET", "/api/webhooks", params={"project": project.id}
+        )
         return body
 
     def create_pat(self) -> str:
@@ -417,14 +459,18 @@ def _start_ls(exe: Path, data_dir: Path, files_root: Path, log: Path) -> tuple[P
         str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1",
         "--port", str(port), "--enable-legacy-api-token",
     ]  # fmt: skip
-    proc = Process.start("Label Studio", argv, env=_ls_env(data_dir, files_root), log=log, cwd=data_dir)
+    proc = Process.start(
+        "Label Studio", argv, env=_ls_env(data_dir, files_root), log=log, cwd=data_dir
+    )
     return proc, f"http://127.0.0.1:{port}"
 
 
 def _wait_ls(proc: Process, url: str) -> None:
     wait_http(f"{url}/health", proc, LS_START_TIMEOUT)
     # The user (and its token) exists once the server runs; check that the token is accepted.
-    wait_http(f"{url}/api/current-user/whoami", proc, 30, headers={"Authorization": f"Token {LS_TOKEN}"})
+    wait_http(
+        f"{url}/api/current-user/whoami", proc, 30, headers={"Authorization": f"Token {LS_TOKEN}"}
+    )
 
 
 @pytest.fixture(scope="session")
@@ -432,7 +478,12 @@ def ls_executable() -> Path:
     """``.venv-ls/bin/label-studio``, installed by the project's script when missing."""
     try:
         done = subprocess.run(
-            [str(INSTALL_SCRIPT)], cwd=ROOT, capture_output=True, text=True, timeout=900, check=False
+            [str(INSTALL_SCRIPT)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"{INSTALL_SCRIPT} did not finish within 15 minutes", pytrace=False)
@@ -460,7 +511,9 @@ def ls_template(ls_executable: Path, tmp_path_factory: pytest.TempPathFactory) -
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     files = tmp_path_factory.mktemp("template-files")
-    proc, url = _start_ls(ls_executable, partial, files, tmp_path_factory.mktemp("logs") / "ls-template.log")
+    proc, url = _start_ls(
+        ls_executable, partial, files, tmp_path_factory.mktemp("logs") / "ls-template.log"
+    )
     try:
         _wait_ls(proc, url)
     finally:
@@ -481,7 +534,11 @@ def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def label_studio(
-    ls_executable: Path, ls_template: Path, tmp_path_factory: pytest.TempPathFactory, logs_dir: Path, backends: BackendPool
+    ls_executable: Path,
+    ls_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    logs_dir: Path,
+    backends: BackendPool,
 ) -> Iterator[LabelStudio]:
     """Label Studio on a free port of 127.0.0.1, with a fresh copy of the template data dir."""
     data_dir = tmp_path_factory.mktemp("ls") / "data"
@@ -532,7 +589,9 @@ class Backend:
 
     def get(self, path: str, **kwargs: Any) -> Any:
         response = self.http.get(path, **kwargs)
-        assert response.status_code == 200, f"{self.name} {path}: HTTP {response.status_code} {response.text[:500]}"
+        assert response.status_code == 200, (
+            f"{self.name} {path}: HTTP {response.status_code} {response.text[:500]}"
+        )
         return response.json()
 
     def jobs(self, project: Project) -> list[dict[str, Any]]:
@@ -547,7 +606,9 @@ class Backend:
             if all(j["status"] not in ("queued", "running") for j in jobs):
                 return jobs
             if time.monotonic() > deadline:
-                pytest.fail(f"{self.name}: jobs still pending after {timeout:.0f} s: {jobs}\n{self.proc.log_tail()}")
+                pytest.fail(
+                    f"{self.name}: jobs still pending after {timeout:.0f} s: {jobs}\n{self.proc.log_tail()}"
+                )
             time.sleep(0.1)
 
     def versions(self, project: Project) -> list[dict[str, Any]]:
@@ -582,7 +643,8 @@ class Backend:
 @dataclass
 class BackendSpec:
     env: dict[str, str] = field(default_factory=dict)
-    argv: list[str] | None = None  # default: prelabel serve textcls
+    #: Default: ``prelabel serve textcls``; ``{port}`` and ``{model_dir}`` are filled in.
+    argv: list[str] | None = None
     auth: tuple[str, str] | None = None
 
 
@@ -627,8 +689,10 @@ class BackendPool:
             sys.executable, "-m", "prelabel", "serve", "textcls",
             "--host", "127.0.0.1", "--port", str(port), "--threads", "4",
         ]  # fmt: skip
-        argv = [a.replace("{port}", str(port)) for a in argv]
-        proc = Process.start(f"backend {name}", argv, env=env, log=self.logs / f"backend-{name}.log", cwd=self.root)
+        argv = [a.replace("{port}", str(port)).replace("{model_dir}", str(model_dir)) for a in argv]
+        proc = Process.start(
+            f"backend {name}", argv, env=env, log=self.logs / f"backend-{name}.log", cwd=self.root
+        )
         backend = Backend(name, f"http://127.0.0.1:{port}", proc, model_dir, auth=spec.auth)
         self.started[name] = backend
         return backend
@@ -703,13 +767,25 @@ def auth_backend(backends: BackendPool) -> Backend:
     return backend
 
 
+@pytest.fixture(scope="session")
+def interactive_backend(backends: BackendPool) -> Backend:
+    """``interactive_backend.py``: a tiny interactive backend on prelabel's app factory."""
+    script = Path(__file__).with_name("interactive_backend.py")
+    backends.register(
+        "interactive", BackendSpec(argv=[sys.executable, str(script), "{port}", "{model_dir}"])
+    )
+    return backends.get("interactive")
+
+
 @pytest.fixture
 def new_project(ls: LabelStudioAPI, request: pytest.FixtureRequest) -> Callable[..., Project]:
     """``new_project(config=SENTIMENT_CONFIG, backend=None, **ml_fields)``: a project named
     after the test, connected to ``backend`` when given."""
     count = 0
 
-    def make(label_config: str = SENTIMENT_CONFIG, backend: Backend | None = None, **ml_fields: Any) -> Project:
+    def make(
+        label_config: str = SENTIMENT_CONFIG, backend: Backend | None = None, **ml_fields: Any
+    ) -> Project:
         nonlocal count
         count += 1
         project = ls.create_project(f"{request.node.name} {count}", label_config)
@@ -722,7 +798,16 @@ def new_project(ls: LabelStudioAPI, request: pytest.FixtureRequest) -> Callable[
 
 # --------------------------------------------------------------------------- data
 
-POSITIVE_WORDS = ("love", "great", "wonderful", "excellent", "amazing", "perfect", "happy", "superb")
+POSITIVE_WORDS = (
+    "love",
+    "great",
+    "wonderful",
+    "excellent",
+    "amazing",
+    "perfect",
+    "happy",
+    "superb",
+)
 NEGATIVE_WORDS = ("hate", "awful", "terrible", "horrible", "bad", "broken", "angry", "worst")
 FILLER_WORDS = (
     "the", "movie", "product", "was", "really", "today", "I", "it", "this", "delivery",
@@ -780,11 +865,21 @@ def train_on(ls: LabelStudioAPI) -> Callable[..., list[int]]:
     annotates each through the API (LS posts ANNOTATION_CREATED per annotation).
     """
 
-    def train(project: Project, examples: Sequence[Example], *, via: str = "import", start_training: bool = True) -> list[int]:
+    def train(
+        project: Project,
+        examples: Sequence[Example],
+        *,
+        via: str = "import",
+        start_training: bool = True,
+    ) -> list[int]:
         assert project.backend is not None
         if via == "import":
             ids = ls.import_tasks(
-                project, [{"data": {"text": e.text}, "annotations": [{"result": choice(e.label)}]} for e in examples]
+                project,
+                [
+                    {"data": {"text": e.text}, "annotations": [{"result": choice(e.label)}]}
+                    for e in examples
+                ],
             )
         else:
             ids = ls.import_texts(project, [e.text for e in examples])
@@ -793,7 +888,8 @@ def train_on(ls: LabelStudioAPI) -> Callable[..., list[int]]:
         if start_training:
             ls.train(project)
         jobs = project.backend.wait_jobs(project)
-        assert jobs and jobs[0]["status"] == "succeeded" and jobs[0]["result"].get("trained"), jobs[:2]
+        latest = jobs[0] if jobs else None
+        assert latest and latest["status"] == "succeeded" and latest["result"].get("trained"), jobs
         return ids
 
     return train

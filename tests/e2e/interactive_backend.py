@@ -1,5 +1,7 @@
 """A tiny interactive backend for the e2e suite, served by prelabel's own app factory.
 
+For a config with ``<Labels>`` and ``<Choices>`` on one ``<Text>`` (see test_interactive.py).
+
 ``python interactive_backend.py PORT MODEL_DIR`` serves it on 127.0.0.1:PORT (Flask's
 threaded server). Given the spans an annotator marked (``params.context.result``, type
 ``labels``), it suggests the sentiment choice their words carry; without context it
@@ -21,14 +23,6 @@ from prelabel.settings import CoreSettings
 
 POSITIVE = ("love", "great", "wonderful", "excellent")
 
-CONFIG = """<View>
-  <Text name="text" value="$text"/>
-  <Labels name="span" toName="text"><Label value="Cue"/></Labels>
-  <Choices name="sentiment" toName="text" choice="single">
-    <Choice value="Positive"/><Choice value="Negative"/>
-  </Choices>
-</View>"""
-
 
 class CueBackend(Backend):
     """Suggests Positive when a marked span holds a positive word, else Negative."""
@@ -37,7 +31,9 @@ class CueBackend(Backend):
     controls: ClassVar[frozenset[str]] = frozenset({"Choices"})
     interactive: ClassVar[bool] = True
 
-    def predict(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> Sequence[TaskPredictions]:
+    def predict(
+        self, tasks: Sequence[Mapping[str, Any]], ctx: Context
+    ) -> Sequence[TaskPredictions]:
         spans = [
             str(item.get("value", {}).get("text", "")).lower()
             for item in ctx.interaction

@@ -29,10 +29,15 @@ def test_connect_shows_backend_connected_with_its_model_version(ls, backend, new
 
 
 def test_connect_is_refused_for_a_config_the_backend_cannot_fill(ls, backend, new_project):
-    project = new_project(label_config='<View><Image name="img" value="$image"/><RectangleLabels name="box" toName="img"><Label value="Car"/></RectangleLabels></View>')
+    project = new_project(
+        label_config='<View><Image name="img" value="$image"/><RectangleLabels name="box" toName="img"><Label value="Car"/></RectangleLabels></View>'
+    )
 
     response = ls.call(
-        "POST", "/api/ml", json={"url": backend.url, "project": project.id, "title": "textcls"}, expect=(400,)
+        "POST",
+        "/api/ml",
+        json={"url": backend.url, "project": project.id, "title": "textcls"},
+        expect=(400,),
     )
 
     # LS discards the backend's error body but says /setup failed (protocol §2).

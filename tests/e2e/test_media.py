@@ -16,9 +16,11 @@ def train_by_annotating(ls, project, ids, examples, e2e):
         ls.annotate(task_id, e2e.choice(example.label))
     ls.train(project)
     jobs = project.backend.wait_jobs(project)
-    # Training read every annotated text through its URL: all of them count as examples.
+    # Training read every annotated text through its URL: each one is an example.
     assert jobs[0]["status"] == "succeeded" and jobs[0]["result"]["trained"], jobs[0]
-    assert jobs[0]["result"]["metrics"]["sentiment.examples"] == len(examples), jobs[0]
+    metrics = jobs[0]["result"]["metrics"]
+    assert metrics["train_tasks"] + metrics["holdout_tasks"] == len(examples), metrics
+    assert metrics["sentiment.examples"] == metrics["train_tasks"], metrics
 
 
 def assert_predicted_from_content(ls, ids, examples, e2e):
@@ -53,7 +55,10 @@ def test_local_files_served_by_ls_are_fetched(ls, label_studio, backend, new_pro
     folder = label_studio.files_root / f"project-{project.id}"
     folder.mkdir()
     train, new = e2e.corpus(12, 9), e2e.corpus(6, 10)
-    for name, example in [*((f"train{i}.txt", e) for i, e in enumerate(train)), *((f"new{i}.txt", e) for i, e in enumerate(new))]:
+    for name, example in [
+        *((f"train{i}.txt", e) for i, e in enumerate(train)),
+        *((f"new{i}.txt", e) for i, e in enumerate(new)),
+    ]:
         (folder / name).write_text(example.text)
 
     task_ids = ls.add_local_storage(project, folder)
@@ -70,7 +75,9 @@ def test_local_files_served_by_ls_are_fetched(ls, label_studio, backend, new_pro
     assert_predicted_from_content(ls, new_ids, new, e2e)
 
 
-def test_a_rejected_token_empties_that_tasks_prediction_only(ls, bad_token_backend, new_project, e2e):
+def test_a_rejected_token_empties_that_tasks_prediction_only(
+    ls, bad_token_backend, new_project, e2e
+):
     backend = bad_token_backend
     project = new_project(e2e.URL_SENTIMENT_CONFIG, backend=backend)
     # Texts inside data: URIs need no LS, so this backend can still train on them.
@@ -83,12 +90,16 @@ def test_a_rejected_token_empties_that_tasks_prediction_only(ls, bad_token_backe
     (upload_id,) = ls.upload_text_files(project, {"unreachable.txt": "love it, great"})
     # (The task list, not GET /api/tasks/<id>: opening a task would predict it on its own.)
     url = next(t for t in ls.tasks(project) if t["id"] == upload_id)["data"]["text"]
-    counts = {o: backend.metric("prelabel_predictions_total", outcome=o) for o in ("predicted", "empty")}
+    counts = {
+        o: backend.metric("prelabel_predictions_total", outcome=o) for o in ("predicted", "empty")
+    }
 
     ls.retrieve_predictions(project)
 
     # One batch of all 9 tasks went through: 8 predicted, the upload's prediction is empty.
-    assert backend.metric("prelabel_predictions_total", outcome="predicted") == counts["predicted"] + 8
+    assert (
+        backend.metric("prelabel_predictions_total", outcome="predicted") == counts["predicted"] + 8
+    )
     assert backend.metric("prelabel_predictions_total", outcome="empty") == counts["empty"] + 1
     for task_id in ids:
         assert ls.only_prediction(task_id)["result"], task_id

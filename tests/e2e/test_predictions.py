@@ -32,12 +32,17 @@ def test_retrieve_predictions_creates_one_prediction_per_task_and_no_duplicates(
     ls.retrieve_predictions(project)
 
     # One /predict for the whole selection, one stored prediction per task (the 10 annotated too).
-    assert backend.metric("prelabel_requests_total", endpoint="/predict", status="200") == predict_calls + 1
+    assert (
+        backend.metric("prelabel_requests_total", endpoint="/predict", status="200")
+        == predict_calls + 1
+    )
     stored = {task_id: ls.only_prediction(task_id) for task_id in ls.task_ids(project)}
     assert len(stored) == 34
     for prediction in stored.values():
         assert_valid_sentiment_prediction(prediction, version)
-    right = sum(e2e.chosen(stored[i]["result"]) == e.label for i, e in zip(ids, examples, strict=True))
+    right = sum(
+        e2e.chosen(stored[i]["result"]) == e.label for i, e in zip(ids, examples, strict=True)
+    )
     assert right >= 20, f"{right}/24 correct"
 
     ls.retrieve_predictions(project)
@@ -49,7 +54,9 @@ def test_retrieve_predictions_creates_one_prediction_per_task_and_no_duplicates(
     }
 
 
-def test_opening_a_task_without_predictions_asks_the_backend(ls, backend, new_project, train_on, e2e):
+def test_opening_a_task_without_predictions_asks_the_backend(
+    ls, backend, new_project, train_on, e2e
+):
     project = new_project(backend=backend)
     train_on(project, e2e.corpus(10, 3))
     version = ls.ml(project.ml_id)["model_version"]

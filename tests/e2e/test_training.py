@@ -17,7 +17,9 @@ def accuracy(ls, ids, examples, version, e2e):
     return right / len(ids)
 
 
-def test_start_training_trains_a_version_that_predicts_held_out_tasks(ls, trainer, new_project, e2e):
+def test_start_training_trains_a_version_that_predicts_held_out_tasks(
+    ls, trainer, new_project, e2e
+):
     project = new_project(backend=trainer)
     base = ls.ml(project.ml_id)["model_version"]
     examples = e2e.corpus(60, 5)
