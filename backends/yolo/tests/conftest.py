@@ -6,8 +6,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import pytest
+
+from prelabel_yolo import YoloBackend
 
 _ROOT = Path(tempfile.mkdtemp(prefix="prelabel-yolo-tests-"))
 MODEL_DIR = _ROOT / "models"
@@ -52,6 +56,75 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     _random_coco("yolov8n-seg.yaml", "coco-random-seg.pt")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def model_dir() -> Path:
     return MODEL_DIR
+
+
+#: One control detecting the red rectangles of :func:`prelabel_yolo.synthetic.shapes_image`.
+SHAPES = """<View><Image name="image" value="$image"/>
+<RectangleLabels name="label" toName="image"><Label value="red"/></RectangleLabels></View>"""
+
+
+class Trained(NamedTuple):
+    backend: YoloBackend
+    version_dir: Path
+    metrics: dict[str, float]
+    config: str
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """A detector trained by ``fit`` from random weights on synthetic red rectangles.
+
+    Session-scoped: the image and video tests share it (training takes about a minute).
+    Its weights are ``version_dir / "label.pt"``.
+    """
+    from prelabel import CoreSettings, ProjectKey, TrainJob
+    from prelabel.config import LabelConfig
+    from prelabel.media import MediaResolver
+    from prelabel_yolo.synthetic import box_result, data_uri, shapes_image
+
+    tmp = tmp_path_factory.mktemp("fit")
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in PRELABEL_ENV.items():
+            patch.setenv(key, value)
+        backend = YoloBackend(
+            YoloBackend.load_settings(
+                detect_model="yolov8n.yaml",
+                preload=[],
+                epochs=50,
+                train_imgsz=96,
+                train_batch=32,
+                val_fraction=0.1,
+                train_options={
+                    "mosaic": 0.0,
+                    "warmup_epochs": 0,
+                    "optimizer": "AdamW",
+                    "lr0": 0.003,
+                    "seed": 0,
+                },
+            )
+        )
+        backend.load()
+        rng = np.random.default_rng(1)
+        tasks = []
+        for i in range(70):
+            png, shapes = shapes_image(rng, 96, 72, ["red"])
+            tasks.append(
+                {"id": i, "data": {"image": data_uri(png)},
+                 "annotations": [{"id": i, "result": box_result(shapes, (96, 72))}]}
+            )  # fmt: skip
+        job = TrainJob(
+            project=ProjectKey("1", 1),
+            label_config=LabelConfig.parse(SHAPES),
+            tasks=tasks,
+            workdir=tmp / "v1",
+            base_dir=None,
+            settings=backend.settings,
+            media=MediaResolver(CoreSettings(model_dir=tmp)),
+        )
+        job.workdir.mkdir()
+        result = backend.fit(job)
+    assert result is not None
+    return Trained(backend, job.workdir, dict(result.metrics), SHAPES)

@@ -13,14 +13,13 @@ from prelabel import (
     Context,
     CoreSettings,
     ProjectKey,
-    TrainJob,
     UnsupportedConfig,
 )
 from prelabel.config import LabelConfig
 from prelabel.media import MediaResolver
 from prelabel_yolo import YoloBackend
 from prelabel_yolo.models import ModelCache, resolve_weights
-from prelabel_yolo.synthetic import Shape, box_result, data_uri, shapes_image
+from prelabel_yolo.synthetic import Shape, data_uri, shapes_image
 
 BOXES = """<View><Image name="image" value="$image"/>
 <RectangleLabels name="label" toName="image" model_score_threshold="{conf}">
@@ -128,10 +127,6 @@ def test_fine_tuned_weights_are_lru_bounded(model_dir: Path) -> None:
     assert cache.base("coco-random.pt") is base and base is not first
 
 
-SHAPES = """<View><Image name="image" value="$image"/>
-<RectangleLabels name="label" toName="image"><Label value="red"/></RectangleLabels></View>"""
-
-
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -139,60 +134,17 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[YoloBackend, Path, dict[str, float]]:
-    """A detector trained by ``fit`` from random weights on synthetic red rectangles."""
-    tmp = tmp_path_factory.mktemp("fit")
-    backend = _backend(
-        detect_model="yolov8n.yaml",
-        preload=[],
-        epochs=50,
-        train_imgsz=96,
-        train_batch=32,
-        val_fraction=0.1,
-        train_options={
-            "mosaic": 0.0,
-            "warmup_epochs": 0,
-            "optimizer": "AdamW",
-            "lr0": 0.003,
-            "seed": 0,
-        },
-    )
-    rng = np.random.default_rng(1)
-    tasks = []
-    for i in range(70):
-        png, shapes = shapes_image(rng, 96, 72, ["red"])
-        tasks.append(
-            {"id": i, "data": {"image": data_uri(png)},
-             "annotations": [{"id": i, "result": box_result(shapes, (96, 72))}]}
-        )  # fmt: skip
-    config = LabelConfig.parse(SHAPES)
-    job = TrainJob(
-        project=ProjectKey("1", 1),
-        label_config=config,
-        tasks=tasks,
-        workdir=tmp / "v1",
-        base_dir=None,
-        settings=backend.settings,
-        media=MediaResolver(CoreSettings(model_dir=tmp)),
-    )
-    job.workdir.mkdir()
-    result = backend.fit(job)
-    assert result is not None
-    return backend, job.workdir, result.metrics
-
-
 def test_fit_learns_to_find_the_drawn_shapes(
-    trained: tuple[YoloBackend, Path, dict[str, float]], tmp_path: Path
+    trained: tuple[YoloBackend, Path, dict[str, float], str], tmp_path: Path
 ) -> None:
-    backend, version_dir, metrics = trained
+    backend, version_dir, metrics, shapes_config = trained
     assert (version_dir / "label.pt").is_file()
     assert sorted(p.name for p in version_dir.iterdir()) == ["label.pt"]  # dataset and runs removed
     assert metrics["label.map50"] > 0.5
     rng = np.random.default_rng(123)  # images the model has never seen
     images = [shapes_image(rng, 96, 72, ["red"]) for _ in range(4)]
     tasks = [{"id": i, "data": {"image": data_uri(png)}} for i, (png, _) in enumerate(images)]
-    ctx = _ctx(backend, SHAPES, tmp_path, model_dir=version_dir)
+    ctx = _ctx(backend, shapes_config, tmp_path, model_dir=version_dir)
     ctx.settings = backend.load_settings(imgsz=96)
     for (_, shapes), prediction in zip(images, backend.predict(tasks, ctx), strict=True):
         truth = shapes[0].box

@@ -1,20 +1,24 @@
-"""Ultralytics YOLO for Label Studio: boxes (incl. oriented), polygons, masks, keypoints, classes.
+"""Ultralytics YOLO for Label Studio: boxes (incl. oriented), polygons, masks, keypoints,
+classes, and objects tracked through videos.
 
-Every supported control on an ``Image`` is filled by its own model: the control's
-``model_path`` attribute, else the setting for its kind (``detect_model``…). Model classes
+Every supported control on an ``Image`` (and ``VideoRectangle`` on a ``Video``) is filled by
+its own model: the control's ``model_path`` attribute, else the setting for its kind
+(``detect_model``…). Model classes
 map to labels through core's :class:`~prelabel.config.LabelMap` (``predicted_values``, exact,
 case-insensitive); classes without a label are dropped and counted in :attr:`YoloBackend.stats`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
@@ -31,7 +35,7 @@ from prelabel import (
     TrainResult,
     UnsupportedConfig,
 )
-from prelabel.config import Control, LabelConfig, LabelMap
+from prelabel.config import Control, LabelConfig, LabelMap, ObjectTag
 from prelabel_yolo.controls import (
     TASKS_FOR,
     ControlPlan,
@@ -42,6 +46,13 @@ from prelabel_yolo.controls import (
 )
 from prelabel_yolo.images import batches
 from prelabel_yolo.models import LoadedModel, ModelCache
+from prelabel_yolo.video import (
+    LS_DEFAULT_FRAMERATE,
+    VideoPlan,
+    labels_control,
+    track_task,
+    tracker_options,
+)
 
 if TYPE_CHECKING:
     from prelabel.testing import Scenario
@@ -57,6 +68,7 @@ DEFAULT_MODEL = {
     "brushlabels": "segment_model",
     "keypointlabels": "pose_model",
     "choices": "classify_model",
+    "videorectangle": "detect_model",
 }
 KINDS = ("detect", "segment", "pose", "classify")
 
@@ -78,15 +90,32 @@ def image_controls(config: LabelConfig) -> list[Control]:
     ]
 
 
-def _float_attr(control: Control, key: str, default: float) -> float:
-    raw = control.attrs.get(key)
+def video_controls(config: LabelConfig) -> list[Control]:
+    """``VideoRectangle`` controls that point to a ``Video`` whose value is a task field."""
+    return [
+        c
+        for c in config.controls_of("VideoRectangle")
+        if c.objects and c.objects[0].tag.lower() == "video" and c.objects[0].value_key
+    ]
+
+
+@dataclass
+class Plans:
+    """How a config's controls are filled: image controls and video controls."""
+
+    images: list[ControlPlan] = field(default_factory=list)
+    videos: list[VideoPlan] = field(default_factory=list)
+
+
+def _float_attr(tag: Control | ObjectTag, key: str, default: float) -> float:
+    raw = tag.attrs.get(key)
     if raw is None:
         return default
     try:
         return float(raw)
     except ValueError:
         raise UnsupportedConfig(
-            f"Control {control.name!r}: {key}={raw!r} is not a number."
+            f"<{tag.tag} {tag.name!r}>: {key}={raw!r} is not a number."
         ) from None
 
 
@@ -95,7 +124,14 @@ class YoloBackend(Backend):
 
     name: ClassVar[str] = "yolo"
     controls: ClassVar[frozenset[str]] = frozenset(
-        {"RectangleLabels", "PolygonLabels", "BrushLabels", "KeyPointLabels", "Choices"}
+        {
+            "RectangleLabels",
+            "PolygonLabels",
+            "BrushLabels",
+            "KeyPointLabels",
+            "Choices",
+            "VideoRectangle",
+        }
     )
     heavy_modules: ClassVar[tuple[str, ...]] = ("torch", "ultralytics", "cv2")
 
@@ -112,6 +148,17 @@ class YoloBackend(Backend):
             default="yolov8n-pose.pt", description="Default for KeyPointLabels."
         )
         classify_model: str = Field(default="yolov8n-cls.pt", description="Default for Choices.")
+        tracker: Literal["bytetrack", "botsort"] = Field(
+            default="bytetrack", description="Default model_tracker of VideoRectangle controls."
+        )
+        video_stride: int = Field(
+            default=1, ge=1, description="Run the model on every n-th video frame."
+        )
+        video_max_frames: int = Field(
+            default=1000,
+            ge=0,
+            description="Most frames run per video; longer videos get a larger stride (0: no limit).",
+        )
         preload: Annotated[list[str], NoDecode] = Field(
             default_factory=lambda: ["detect"],
             description="Kinds whose default model load at start (comma-separated; others load on first use).",
@@ -162,7 +209,7 @@ class YoloBackend(Backend):
         super().__init__(settings)
         self.stats = PredictStats()
         self._cache: ModelCache | None = None
-        self._plans: OrderedDict[tuple[Any, ...], list[ControlPlan]] = OrderedDict()
+        self._plans: OrderedDict[tuple[Any, ...], Plans] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -209,7 +256,7 @@ class YoloBackend(Backend):
 
     def _plan(
         self, config: LabelConfig, settings: YoloBackend.Settings, model_dir: Path | None
-    ) -> list[ControlPlan]:
+    ) -> Plans:
         key = (config.hash, settings.model_dump_json(), model_dir)
         with self._lock:
             if key in self._plans:
@@ -224,16 +271,17 @@ class YoloBackend(Backend):
 
     def _build_plans(
         self, config: LabelConfig, settings: YoloBackend.Settings, model_dir: Path | None
-    ) -> list[ControlPlan]:
+    ) -> Plans:
         controls = image_controls(config)
-        if not controls:
+        videos = video_controls(config)
+        if not controls and not videos:
             raise UnsupportedConfig(
                 "The yolo backend fills RectangleLabels, PolygonLabels, BrushLabels, "
-                "KeyPointLabels or Choices on an <Image> whose value is a task field "
-                '(value="$image"); this config has none.'
+                "KeyPointLabels or Choices on an <Image>, or VideoRectangle on a <Video>, "
+                'whose value is a task field (value="$image"); this config has none.'
             )
         grouping = {c.attrs.get("model_bbox_control", "") for c in controls} - {""}
-        plans: list[ControlPlan] = []
+        plans = Plans()
         classes: dict[str, list[str]] = {}
         for control in controls:
             if control.name in grouping:
@@ -241,10 +289,17 @@ class YoloBackend(Backend):
             plan = self._control_plan(config, control, settings, model_dir)
             classes[control.name] = plan.model.names
             if len(plan.label_map) or plan.keypoint_labels:
-                plans.append(plan)
+                plans.images.append(plan)
             else:
                 log.warning("control %r: no model class maps to its labels", control.name)
-        if not plans:
+        for control in videos:
+            video = self._video_plan(config, control, settings, model_dir)
+            classes[control.name] = video.model.names
+            if len(video.label_map):
+                plans.videos.append(video)
+            else:
+                log.warning("control %r: no model class maps to its labels", control.name)
+        if not plans.images and not plans.videos:
             listing = "; ".join(f"{name}: {', '.join(c)}" for name, c in classes.items())
             raise UnsupportedConfig(
                 "None of the model classes match the labels of this config, so the yolo "
@@ -297,17 +352,75 @@ class YoloBackend(Backend):
                 plan.label_map = LabelMap.build(plan.box_control, model.names)
         return plan
 
+    def _video_plan(
+        self,
+        config: LabelConfig,
+        control: Control,
+        settings: YoloBackend.Settings,
+        model_dir: Path | None,
+    ) -> VideoPlan:
+        if importlib.util.find_spec("lap") is None:
+            raise UnsupportedConfig(
+                "VideoRectangle tracking needs the 'lap' package (a dependency of prelabel-yolo): "
+                "pip install 'lap>=0.5.12'."
+            )
+        model = self._model_for(control, settings, model_dir)
+        if model.task not in ("detect", "segment", "pose"):
+            raise UnsupportedConfig(
+                f"Control {control.name!r} (VideoRectangle) needs a detect, segment or pose "
+                f"model; {model.key} is a {model.task} model."
+            )
+        labels = labels_control(config, control)
+        conf = _float_attr(control, "model_score_threshold", settings.score_threshold)
+        framerate = _float_attr(control.objects[0], "framerate", LS_DEFAULT_FRAMERATE)
+        if framerate <= 0:
+            raise UnsupportedConfig(f"<Video {control.objects[0].name!r}> has framerate <= 0.")
+        return VideoPlan(
+            control=control,
+            labels=labels,
+            model=model,
+            label_map=LabelMap.build(labels, model.names),
+            conf=conf,
+            iou=_float_attr(control, "model_iou", settings.iou),
+            floor=settings.uncertainty_floor,
+            tracker=tracker_options(control, conf, settings.tracker),
+            stride=max(1, int(_float_attr(control, "model_frame_stride", settings.video_stride))),
+            max_frames=max(
+                0, int(_float_attr(control, "model_max_frames", settings.video_max_frames))
+            ),
+            framerate=framerate,
+        )
+
     def predict(
         self, tasks: Sequence[Mapping[str, Any]], ctx: Context
     ) -> Sequence[TaskPredictions]:
-        """Batched inference over every image of the call, fetched one batch ahead."""
+        """Batched inference over every image of the call, fetched one batch ahead; videos tracked."""
         if not tasks:
             return []
         settings = ctx.settings
         assert isinstance(settings, self.Settings)
         plans = self._plan(ctx.label_config, settings, ctx.model_dir)
-        keys = {p.object_name: p.control.objects[0].value_key or "" for p in plans}
         outcomes: list[list[Outcome]] = [[] for _ in tasks]
+        if plans.images:
+            self._predict_images(tasks, plans.images, ctx, settings, outcomes)
+        for video in plans.videos:
+            for task, found in zip(tasks, outcomes, strict=True):
+                outcome = track_task(
+                    video, task, ctx.media, self._run_options(settings), self.stats
+                )
+                if outcome is not None:
+                    found.append(outcome)
+        return [_prediction(found) for found in outcomes]
+
+    def _predict_images(
+        self,
+        tasks: Sequence[Mapping[str, Any]],
+        plans: Sequence[ControlPlan],
+        ctx: Context,
+        settings: YoloBackend.Settings,
+        outcomes: list[list[Outcome]],
+    ) -> None:
+        keys = {p.object_name: p.control.objects[0].value_key or "" for p in plans}
         for start, images in batches(tasks, keys, ctx.media, settings.batch_size):
             for plan in plans:
                 column = images[plan.object_name]
@@ -318,7 +431,13 @@ class YoloBackend(Backend):
                         outcomes[start + i].append(convert(plan, result, self.stats))
             unreadable = {i for col in images.values() for i, im in enumerate(col) if im is None}
             self.stats.add(unreadable=len(unreadable))
-        return [_prediction(found) for found in outcomes]
+
+    @staticmethod
+    def _run_options(settings: YoloBackend.Settings) -> dict[str, Any]:
+        options: dict[str, Any] = {"imgsz": settings.imgsz, "batch": settings.batch_size}
+        if settings.device:
+            options["device"] = settings.device
+        return options
 
     def _infer(self, plan: ControlPlan, images: list[Any], settings: YoloBackend.Settings) -> Any:
         options: dict[str, Any] = {

@@ -27,6 +27,7 @@ __all__ = [
     "ControlPlan",
     "Outcome",
     "PredictStats",
+    "box_distribution",
     "convert",
 ]
 
@@ -56,16 +57,18 @@ class PredictStats:
     unmapped: Counter[str] = field(default_factory=Counter)
     below_threshold: int = 0
     unreadable_images: int = 0
+    unreadable_videos: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def drop(self, model_class: str) -> None:
         with self._lock:
             self.unmapped[model_class] += 1
 
-    def add(self, *, below: int = 0, unreadable: int = 0) -> None:
+    def add(self, *, below: int = 0, unreadable: int = 0, unreadable_videos: int = 0) -> None:
         with self._lock:
             self.below_threshold += below
             self.unreadable_images += unreadable
+            self.unreadable_videos += unreadable_videos
 
 
 @dataclass
@@ -116,7 +119,11 @@ class Outcome:
 
 
 def keypoint_labels(control: Control, count: int) -> dict[int, str]:
-    """Keypoint index → label: ``model_index`` on each ``<Label>``, else COCO names for 17 points.
+    """Keypoint index → label.
+
+    ``model_index`` on each ``<Label>``; else, for 17-point models, the labels named like COCO
+    keypoints; else, when the model has exactly as many keypoints as the control has labels
+    (as models fine-tuned by ``fit`` on custom keypoints do), the labels in document order.
 
     Raises:
         UnsupportedConfig: a ``model_index`` is not an integer in range.
@@ -139,10 +146,13 @@ def keypoint_labels(control: Control, count: int) -> dict[int, str]:
             found = next((folded[v] for v in variants if v in folded), None)
             if found is not None:
                 mapping[index] = found
+    if not mapping and count == len(control.labels):
+        mapping = dict(enumerate(control.label_names))
     return mapping
 
 
-def _box_distribution(confidences: Sequence[float]) -> list[float]:
+def box_distribution(confidences: Sequence[float]) -> list[float]:
+    """``[p, 1 - p]`` for the confidence closest to 0.5; ``[1.0]`` when there is none."""
     if not confidences:
         return [1.0]  # nothing near the threshold: confident that the image holds no more
     closest = min(confidences, key=lambda p: abs(p - 0.5))
@@ -185,7 +195,7 @@ def convert(plan: ControlPlan, result: Any, stats: PredictStats) -> Outcome:
     confidences = _rows(boxes.conf)
     kept, candidates = _kept(plan, confidences, stats)
     classes = [int(c) for c in _rows(boxes.cls)]
-    outcome = Outcome(distribution=_box_distribution(candidates))
+    outcome = Outcome(distribution=box_distribution(candidates))
     if kind == "rectanglelabels":
         xyxy = _rows(boxes.xyxy)
         for i in kept:
@@ -230,7 +240,7 @@ def _oriented(
     kept, candidates = _kept(plan, confidences, stats)
     classes = [int(c) for c in _rows(result.obb.cls)]
     rows = _rows(result.obb.xywhr)
-    outcome = Outcome(distribution=_box_distribution(candidates))
+    outcome = Outcome(distribution=box_distribution(candidates))
     for i in kept:
         label = _mapped(plan, names, classes[i], stats)
         cx, cy, w, h, r = rows[i]

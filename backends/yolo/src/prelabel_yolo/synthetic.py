@@ -9,6 +9,7 @@ import base64
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,7 +17,15 @@ import numpy as np
 if TYPE_CHECKING:
     from prelabel.testing import Scenario
 
-__all__ = ["COLOURS", "Shape", "box_result", "coco_scenario", "data_uri", "shapes_image"]
+__all__ = [
+    "COLOURS",
+    "Shape",
+    "box_result",
+    "coco_scenario",
+    "data_uri",
+    "moving_box_video",
+    "shapes_image",
+]
 
 #: Fill colour (RGB) of each shape class.
 COLOURS = {"red": (230, 30, 30), "blue": (30, 30, 230)}
@@ -50,6 +59,51 @@ def shapes_image(
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, format="PNG")
     return out.getvalue(), shapes
+
+
+def moving_box_video(
+    rng: np.random.Generator,
+    path: Path,
+    *,
+    frames: int,
+    size: tuple[int, int],
+    fps: float,
+    start: tuple[int, int, int, int],
+    step: tuple[float, float],
+) -> list[tuple[int, int, int, int]]:
+    """Write an MJPG ``.avi`` of a red rectangle moving over fresh dark noise each frame.
+
+    Args:
+        rng: noise source.
+        path: where to write (``.avi``).
+        frames: number of frames.
+        size: ``(width, height)`` in pixels.
+        fps: the file's frame rate.
+        start: the rectangle on frame 0, pixel corners ``(x1, y1, x2, y2)``, x2/y2 exclusive.
+        step: ``(dx, dy)`` pixels per frame.
+
+    Returns:
+        The rectangle drawn on each frame.
+    """
+    import cv2
+
+    width, height = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
+    if not writer.isOpened():
+        raise OSError(f"OpenCV cannot write MJPG video to {path}")
+    drawn: list[tuple[int, int, int, int]] = []
+    red_bgr = COLOURS["red"][::-1]
+    try:
+        for k in range(frames):
+            dx, dy = round(step[0] * k), round(step[1] * k)
+            box = (start[0] + dx, start[1] + dy, start[2] + dx, start[3] + dy)
+            pixels = rng.integers(0, 80, (height, width, 3), dtype=np.uint8)
+            pixels[box[1] : box[3], box[0] : box[2]] = red_bgr
+            writer.write(pixels)
+            drawn.append(box)
+    finally:
+        writer.release()
+    return drawn
 
 
 def data_uri(png: bytes) -> str:
