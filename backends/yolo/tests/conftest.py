@@ -50,8 +50,11 @@ def _random_coco(arch: str, name: str) -> None:
     model.save(MODEL_DIR / name)
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
+@pytest.fixture(scope="session", autouse=True)
+def _random_weights() -> None:
     # Untrained weights with COCO class names stand in for yolov8n.pt / yolov8n-seg.pt.
+    # A fixture, not pytest_sessionstart: that hook only runs for conftests pytest loads at
+    # start-up, and this one is collected late when the whole repository's tests run.
     _random_coco("yolov8n.yaml", "coco-random.pt")
     _random_coco("yolov8n-seg.yaml", "coco-random-seg.pt")
 
