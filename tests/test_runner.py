@@ -261,3 +261,16 @@ def test_control_group_is_stable_per_task(make_app, ls_request, text_predict):
     hidden = [e["result"] == [] for e in first]
     assert hidden == [e["result"] == [] for e in reversed(again)]
     assert 0 < sum(hidden) < len(tasks)  # 40 tasks at 1/2: both groups are non-empty
+
+
+def test_small_projects_are_not_split_for_a_holdout():
+    from prelabel.training import split_holdout
+
+    tasks = [{"id": i} for i in range(24)]
+    # 24 tasks x 0.2 = 4.8 expected held out < 5: everything trains, whatever the hashes say.
+    assert split_holdout(tasks, 0.2, 5) == (tasks, [])
+    many = [{"id": i} for i in range(400)]
+    train, holdout = split_holdout(many, 0.2, 5)
+    assert sorted(t["id"] for t in train + holdout) == list(range(400))
+    assert 50 <= len(holdout) <= 110
+    assert split_holdout(many, 0.2, 5) == (train, holdout)  # deterministic

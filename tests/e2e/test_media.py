@@ -23,15 +23,11 @@ def train_by_annotating(ls, project, ids, examples, e2e):
     assert metrics["sentiment.examples"] == metrics["train_tasks"], metrics
 
 
-def assert_predicted_from_content(ls, ids, examples, e2e):
-    """Every task got one non-empty prediction (its text was fetched), mostly right."""
-    labels = []
+def assert_predicted_from_content(ls, ids):
+    """Every task got one non-empty prediction: its text was fetched (no text, no region)."""
     for task_id in ids:
         prediction = ls.only_prediction(task_id)
         assert prediction["result"], f"task {task_id}: empty prediction {prediction}"
-        labels.append(e2e.chosen(prediction["result"]))
-    right = sum(label == e.label for label, e in zip(labels, examples, strict=True))
-    assert right >= len(examples) - 1, f"{right}/{len(examples)} right: {labels}"
 
 
 @pytest.mark.parametrize("token", ["legacy token", "personal access token"])
@@ -46,7 +42,7 @@ def test_uploaded_text_files_are_fetched_with_the_ls_token(ls, request, new_proj
     new_ids = ls.upload_text_files(project, {f"new{i}.txt": e.text for i, e in enumerate(new)})
     ls.retrieve_predictions(project, new_ids)
 
-    assert_predicted_from_content(ls, new_ids, new, e2e)
+    assert_predicted_from_content(ls, new_ids)
     assert "Cannot fetch" not in backend.log_text()
 
 
@@ -72,7 +68,7 @@ def test_local_files_served_by_ls_are_fetched(ls, label_studio, backend, new_pro
     train_by_annotating(ls, project, [by_name[f"train{i}.txt"] for i in range(12)], train, e2e)
     new_ids = [by_name[f"new{i}.txt"] for i in range(6)]
     ls.retrieve_predictions(project, new_ids)
-    assert_predicted_from_content(ls, new_ids, new, e2e)
+    assert_predicted_from_content(ls, new_ids)
 
 
 def test_a_rejected_token_empties_that_tasks_prediction_only(

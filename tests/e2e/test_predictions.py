@@ -21,7 +21,7 @@ def test_retrieve_predictions_creates_one_prediction_per_task_and_no_duplicates(
     ls, backend, new_project, train_on, e2e
 ):
     project = new_project(backend=backend)
-    train_on(project, e2e.corpus(10, 1))
+    train_on(project, e2e.corpus(24, 1))
     version = ls.ml(project.ml_id)["model_version"]  # what /setup says now
     current = [v for v in backend.versions(project) if v["status"] == "current"]
     assert [v["name"] for v in current] == [version]
@@ -31,13 +31,13 @@ def test_retrieve_predictions_creates_one_prediction_per_task_and_no_duplicates(
 
     ls.retrieve_predictions(project)
 
-    # One /predict for the whole selection, one stored prediction per task (the 10 annotated too).
+    # One /predict for the whole selection, one stored prediction per task (the 24 annotated too).
     assert (
         backend.metric("prelabel_requests_total", endpoint="/predict", status="200")
         == predict_calls + 1
     )
     stored = {task_id: ls.only_prediction(task_id) for task_id in ls.task_ids(project)}
-    assert len(stored) == 34
+    assert len(stored) == 48
     for prediction in stored.values():
         assert_valid_sentiment_prediction(prediction, version)
     right = sum(
@@ -58,7 +58,7 @@ def test_opening_a_task_without_predictions_asks_the_backend(
     ls, backend, new_project, train_on, e2e
 ):
     project = new_project(backend=backend)
-    train_on(project, e2e.corpus(10, 3))
+    train_on(project, e2e.corpus(24, 3))
     version = ls.ml(project.ml_id)["model_version"]
     (task_id,) = ls.import_texts(project, ["love this wonderful phone"])
     assert ls.predictions(task_id) == []

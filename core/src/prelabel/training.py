@@ -36,9 +36,14 @@ def split_holdout(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Split annotated tasks into (train, holdout), deterministically by task id.
 
-    Returns no holdout when it would have fewer than ``minimum`` tasks: with that little data
-    a gate would only measure noise, and every annotation is better spent on training.
+    Returns no holdout while the project is too small for one (fewer than
+    ``minimum / fraction`` tasks, or fewer than ``minimum`` landing in the held-out share):
+    with that little data a gate would only measure noise, and every annotation is better
+    spent on training. Deciding by the count, not by where the hashes fall, keeps a
+    10-task project from losing half its examples to an unlucky draw.
     """
+    if fraction <= 0.0 or len(tasks) * fraction < minimum:
+        return list(tasks), []
 
     def bucket(task: Mapping[str, Any]) -> float:
         digest = hashlib.sha256(f"holdout:{task.get('id')}".encode()).digest()

@@ -1,0 +1,104 @@
+"""Issue 4: a LabelStudioMLBase backend, unchanged, served by ``prelabel start`` to a real LS.
+
+``tests/compat_models/sentiment_model.py`` is the SDK tutorial's sentiment model (only its import
+changed): it reports ``sentiment-v1``, predicts from word counts learned in ``fit`` (ties go to
+Positive with score (n + 1) / (total + 2)), and bumps its version once per event ``fit`` gets.
+It runs behind basic auth set in LS's ML form, as ``prelabel start --basic-auth-*`` requires.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+MODEL = Path(__file__).resolve().parents[1] / "compat_models" / "sentiment_model.py"
+USER, PASSWORD, TOKEN = "ml-user", "compat-basic-pass", "compat-webhook-token"
+
+
+@pytest.fixture(scope="module")
+def compat_backend(backends, label_studio, tmp_path_factory, e2e):
+    """``prelabel start <dir>`` on a directory holding the SDK model as ``model.py``."""
+    directory = tmp_path_factory.mktemp("my_ml_backend")
+    shutil.copy(MODEL, directory / "model.py")
+    prelabel = str(Path(sys.executable).with_name("prelabel"))
+    argv = [
+        prelabel, "start", str(directory), "-p", "{port}", "--host", "127.0.0.1",
+        "--basic-auth-user", USER, "--basic-auth-pass", PASSWORD,
+    ]  # fmt: skip
+    # LS's event webhooks carry no basic auth: the project's webhook gets this bearer token.
+    spec = e2e.BackendSpec(argv=argv, env={"PRELABEL_API_TOKEN": TOKEN}, auth=(USER, PASSWORD))
+    backends.register("compat", spec)
+    return backends.get("compat")
+
+
+def choice_and_score(prediction):
+    (region,) = prediction["result"]
+    assert (region["from_name"], region["to_name"], region["type"]) == (
+        "sentiment",
+        "text",
+        "choices",
+    ), region
+    (label,) = region["value"]["choices"]
+    return label, prediction["score"]
+
+
+def test_sdk_model_connects_predicts_and_trains_through_label_studio(
+    ls, compat_backend, new_project, e2e
+):
+    backend = compat_backend
+    project = new_project()
+    connected = ls.connect(
+        project,
+        backend,
+        auth_method="BASIC_AUTH",
+        basic_auth_user=USER,
+        basic_auth_pass=PASSWORD,
+    )
+    assert (connected["state"], connected["model_version"]) == ("CO", "sentiment-v1"), connected
+    (hook,) = ls.webhooks(project)
+    ls.call(
+        "PATCH",
+        f"/api/webhooks/{hook['id']}",
+        json={"headers": {"Authorization": f"Bearer {TOKEN}"}},
+    )
+    ids = ls.import_texts(project, ["I hate it", "great phone", "so so"])
+
+    ls.retrieve_predictions(project)
+
+    # Untrained: no word counts, so every task ties and gets Positive with (0 + 1) / (0 + 2).
+    for task_id in ids:
+        prediction = ls.only_prediction(task_id)
+        assert prediction["model_version"] == "sentiment-v1", prediction
+        assert choice_and_score(prediction) == ("Positive", 0.5), prediction
+
+    # The annotation reaches fit() through LS's ANNOTATION_CREATED webhook: one bump, v2.
+    ls.annotate(ids[0], e2e.choice("Negative"))
+    (job,) = backend.wait_jobs(project)
+    assert (job["reason"], job["status"]) == ("ANNOTATION_CREATED", "succeeded"), job
+    assert job["result"]["version"] == "sentiment-v2", job
+    assert ls.ml(project.ml_id)["model_version"] == "sentiment-v2"
+
+    # Start Training reaches fit() as the SDK's START_TRAINING event: one more bump, v3.
+    ls.train(project)
+    jobs = backend.wait_jobs(project)
+    assert len(jobs) == 2, jobs
+    assert (jobs[0]["reason"], jobs[0]["status"]) == ("START_TRAINING", "succeeded"), jobs
+    assert jobs[0]["result"]["version"] == "sentiment-v3", jobs
+    # GET /api/ml/{id} asks /setup again: setup() sets "sentiment-v1", the trained version stays.
+    assert ls.ml(project.ml_id)["model_version"] == "sentiment-v3"
+
+    new_ids = ls.import_texts(project, ["they hate it", "I love cats"])
+    ls.retrieve_predictions(project, new_ids)
+
+    hate, love = (ls.only_prediction(task_id) for task_id in new_ids)
+    assert hate["model_version"] == love["model_version"] == "sentiment-v3"
+    # Learned from "I hate it" = Negative: "hate" and "it" count Negative once each.
+    assert choice_and_score(hate) == ("Negative", pytest.approx((2 + 1) / (2 + 2)))
+    assert choice_and_score(love) == ("Negative", pytest.approx((1 + 1) / (1 + 2)))  # "i"
+    # The tasks predicted before training keep their sentiment-v1 prediction.
+    assert ls.only_prediction(ids[1])["model_version"] == "sentiment-v1"
