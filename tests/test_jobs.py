@@ -325,3 +325,12 @@ def test_processes_enqueueing_at_once_coalesce(queue, db, pool):
     pool.starmap(_enqueue_many, [(str(db), 25)] * 4, chunksize=1)
     [job] = queue.list()
     assert (job.status, job.coalesced, job.reason) == ("queued", 100, "ANNOTATION_CREATED x100")
+
+
+def test_list_by_bare_project_id_covers_every_generation(tmp_path):
+    queue = JobQueue(tmp_path / "prelabel.db")
+    old = queue.enqueue(ProjectKey("4", 100), reason="A")
+    new = queue.enqueue(ProjectKey("4", 200), reason="B")
+    queue.enqueue(ProjectKey("5", 100), reason="C")
+    assert [j.id for j in queue.list(ProjectKey("4"))] == [new.id, old.id]
+    assert [j.id for j in queue.list(ProjectKey("4", 100))] == [old.id]

@@ -691,14 +691,11 @@ class BackendPool:
         assert self.ls_url, "Label Studio must be started first"
         port = free_port()
         model_dir = self.root / name / "model"
-        runtime = self.root / name / "run"  # gunicorn's control socket: one per instance
         model_dir.mkdir(parents=True)
-        runtime.mkdir(mode=0o700)
         env = clean_env(
             PRELABEL_MODEL_DIR=str(model_dir),
             LABEL_STUDIO_URL=self.ls_url,
             LABEL_STUDIO_API_KEY=LS_TOKEN,
-            XDG_RUNTIME_DIR=str(runtime),
             PYTHONUNBUFFERED="1",
         )
         env.update(spec.env)

@@ -322,6 +322,12 @@ class JobQueue:
             rows = self._db.connect().execute(
                 "SELECT * FROM jobs ORDER BY seq DESC LIMIT ?", (limit,)
             )
+        elif project.generation is None:
+            # A bare id ("4") means every generation of that project id.
+            rows = self._db.connect().execute(
+                "SELECT * FROM jobs WHERE project_id = ? ORDER BY seq DESC LIMIT ?",
+                (project.id, limit),
+            )
         else:
             rows = self._db.connect().execute(
                 "SELECT * FROM jobs WHERE project = ? ORDER BY seq DESC LIMIT ?",

@@ -50,6 +50,9 @@ def run_gunicorn(
             "graceful_timeout": 30,
             "accesslog": "-",
             "preload_app": False,
+            # gunicorn >= 25.1 puts one control socket per user at a fixed path; several
+            # `prelabel serve` on one host would unlink each other's.
+            "control_socket_disable": True,
         },
         app_factory or _default_app,
     ).run()
