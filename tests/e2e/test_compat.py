@@ -4,6 +4,8 @@
 changed): it reports ``sentiment-v1``, predicts from word counts learned in ``fit`` (ties go to
 Positive with score (n + 1) / (total + 2)), and bumps its version once per event ``fit`` gets.
 It runs behind basic auth set in LS's ML form, as ``prelabel start --basic-auth-*`` requires.
+``tests/compat_models/sdk_template_model.py`` is the ``label-studio-ml create`` template (``0.0.1``,
+empty predictions, ``fit`` sets ``my_new_model_version``), run the same way.
 """
 
 from __future__ import annotations
@@ -102,3 +104,61 @@ def test_sdk_model_connects_predicts_and_trains_through_label_studio(
     assert choice_and_score(love) == ("Negative", pytest.approx((1 + 1) / (1 + 2)))  # "i"
     # The tasks predicted before training keep their sentiment-v1 prediction.
     assert ls.only_prediction(ids[1])["model_version"] == "sentiment-v1"
+
+
+TEMPLATE = MODEL.with_name("sdk_template_model.py")
+
+
+@pytest.fixture(scope="module")
+def template_backend(backends, label_studio, tmp_path_factory, e2e):
+    """``prelabel start <dir>`` on the ``label-studio-ml create`` template as ``model.py``."""
+    directory = tmp_path_factory.mktemp("my_template_backend")
+    shutil.copy(TEMPLATE, directory / "model.py")
+    prelabel = str(Path(sys.executable).with_name("prelabel"))
+    argv = [
+        prelabel, "start", str(directory), "-p", "{port}", "--host", "127.0.0.1",
+        "--basic-auth-user", USER, "--basic-auth-pass", PASSWORD,
+    ]  # fmt: skip
+    spec = e2e.BackendSpec(argv=argv, env={"PRELABEL_API_TOKEN": TOKEN}, auth=(USER, PASSWORD))
+    backends.register("compat-template", spec)
+    return backends.get("compat-template")
+
+
+def test_sdk_template_connects_predicts_nothing_and_trains_through_label_studio(
+    ls, template_backend, new_project
+):
+    backend = template_backend
+    project = new_project()
+    connected = ls.connect(
+        project,
+        backend,
+        auth_method="BASIC_AUTH",
+        basic_auth_user=USER,
+        basic_auth_pass=PASSWORD,
+    )
+    assert (connected["state"], connected["model_version"]) == ("CO", "0.0.1"), connected
+    ids = ls.import_texts(project, ["I hate it", "great phone"])
+
+    ls.retrieve_predictions(project)
+
+    # predict() returns ModelResponse(predictions=[]): the backend answers an empty result per
+    # task, which LS stores as a prediction with no regions and no score.
+    for task_id in ids:
+        prediction = ls.only_prediction(task_id)
+        assert (prediction["result"], prediction["score"]) == ([], None), prediction
+        assert prediction["model_version"] == "0.0.1", prediction
+
+    # Start Training: fit() runs once for START_TRAINING and sets "my_new_model_version".
+    ls.train(project)
+    (job,) = backend.wait_jobs(project)
+    assert (job["reason"], job["status"], job["error"]) == ("START_TRAINING", "succeeded", None)
+    assert job["result"]["version"] == "my_new_model_version", job
+    assert "New data: my_new_data_value" in backend.log_text()
+    assert "fit() completed successfully." in backend.log_text()
+    assert ls.ml(project.ml_id)["model_version"] == "my_new_model_version"
+
+    (new_id,) = ls.import_texts(project, ["so so"])
+    ls.retrieve_predictions(project, [new_id])
+    prediction = ls.only_prediction(new_id)
+    assert (prediction["result"], prediction["model_version"]) == ([], "my_new_model_version")
+    assert ls.only_prediction(ids[0])["model_version"] == "0.0.1"
