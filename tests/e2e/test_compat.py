@@ -22,11 +22,10 @@ MODEL = Path(__file__).resolve().parents[1] / "compat_models" / "sentiment_model
 USER, PASSWORD, TOKEN = "ml-user", "compat-basic-pass", "compat-webhook-token"
 
 
-@pytest.fixture(scope="module")
-def compat_backend(backends, label_studio, tmp_path_factory, e2e):
-    """``prelabel start <dir>`` on a directory holding the SDK model as ``model.py``."""
-    directory = tmp_path_factory.mktemp("my_ml_backend")
-    shutil.copy(MODEL, directory / "model.py")
+def start_compat(backends, tmp_path_factory, e2e, model: Path, name: str):
+    """``prelabel start <dir>`` on a directory holding ``model`` as ``model.py``."""
+    directory = tmp_path_factory.mktemp(name)
+    shutil.copy(model, directory / "model.py")
     prelabel = str(Path(sys.executable).with_name("prelabel"))
     argv = [
         prelabel, "start", str(directory), "-p", "{port}", "--host", "127.0.0.1",
@@ -34,8 +33,14 @@ def compat_backend(backends, label_studio, tmp_path_factory, e2e):
     ]  # fmt: skip
     # LS's event webhooks carry no basic auth: the project's webhook gets this bearer token.
     spec = e2e.BackendSpec(argv=argv, env={"PRELABEL_API_TOKEN": TOKEN}, auth=(USER, PASSWORD))
-    backends.register("compat", spec)
-    return backends.get("compat")
+    backends.register(name, spec)
+    return backends.get(name)
+
+
+@pytest.fixture(scope="module")
+def compat_backend(backends, label_studio, tmp_path_factory, e2e):
+    """The tutorial-style sentiment model served by ``prelabel start``."""
+    return start_compat(backends, tmp_path_factory, e2e, MODEL, "compat")
 
 
 def choice_and_score(prediction):
@@ -111,17 +116,8 @@ TEMPLATE = MODEL.with_name("sdk_template_model.py")
 
 @pytest.fixture(scope="module")
 def template_backend(backends, label_studio, tmp_path_factory, e2e):
-    """``prelabel start <dir>`` on the ``label-studio-ml create`` template as ``model.py``."""
-    directory = tmp_path_factory.mktemp("my_template_backend")
-    shutil.copy(TEMPLATE, directory / "model.py")
-    prelabel = str(Path(sys.executable).with_name("prelabel"))
-    argv = [
-        prelabel, "start", str(directory), "-p", "{port}", "--host", "127.0.0.1",
-        "--basic-auth-user", USER, "--basic-auth-pass", PASSWORD,
-    ]  # fmt: skip
-    spec = e2e.BackendSpec(argv=argv, env={"PRELABEL_API_TOKEN": TOKEN}, auth=(USER, PASSWORD))
-    backends.register("compat-template", spec)
-    return backends.get("compat-template")
+    """The ``label-studio-ml create`` template served by ``prelabel start``."""
+    return start_compat(backends, tmp_path_factory, e2e, TEMPLATE, "compat-template")
 
 
 def test_sdk_template_connects_predicts_nothing_and_trains_through_label_studio(
