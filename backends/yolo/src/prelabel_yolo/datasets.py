@@ -19,15 +19,12 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prelabel import TrainJob
 from prelabel.config import Control
 from prelabel_yolo.controls import COCO_KEYPOINTS, keypoint_labels
-from prelabel_yolo.images import open_image
-
-if TYPE_CHECKING:
-    from PIL.Image import Image
+from prelabel_yolo.images import ImageArray, read_image
 
 __all__ = [
     "COCO_FLIP",
@@ -72,16 +69,28 @@ def _is_val(task_id: Any, fraction: float) -> bool:
 
 def _annotated(
     job: TrainJob, control: Control
-) -> Iterator[tuple[Any, Image, Sequence[Mapping[str, Any]]]]:
+) -> Iterator[tuple[Any, ImageArray, Sequence[Mapping[str, Any]]]]:
     """``(task id, image, latest annotation's result)`` of every annotated, readable task."""
     key = control.objects[0].value_key or ""
     for task in job.tasks:
         latest = _latest(task)
         if latest is None:
             continue
-        image = open_image(task, key, job.media)
+        image = read_image(task, key, job.media)
         if image is not None:
             yield task.get("id"), image, latest.get("result") or []
+
+
+def _size(image: ImageArray) -> tuple[int, int]:
+    """``(width, height)`` in pixels."""
+    return int(image.shape[1]), int(image.shape[0])
+
+
+def _save(image: ImageArray, path: Path) -> None:
+    import cv2
+
+    if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+        raise OSError(f"could not write training image {path}")
 
 
 def _val_ids(ids: Sequence[Any], fraction: float) -> set[Any]:
@@ -224,14 +233,14 @@ def pose_labels(
 
 
 def _write_detection(
-    root: Path, rows: Sequence[tuple[Any, Image, list[str]]], fraction: float, yaml_tail: str
+    root: Path, rows: Sequence[tuple[Any, ImageArray, list[str]]], fraction: float, yaml_tail: str
 ) -> Dataset:
     val = _val_ids([task_id for task_id, _, _ in rows], fraction)
     for task_id, image, lines in rows:
         split = "val" if task_id in val else "train"
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
-        image.save(root / "images" / split / f"{task_id}.jpg", quality=95)
+        _save(image, root / "images" / split / f"{task_id}.jpg")
         (root / "labels" / split / f"{task_id}.txt").write_text("\n".join(lines))
     data = root / "data.yaml"
     data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\n{yaml_tail}")
@@ -245,7 +254,7 @@ def _names_yaml(names: Sequence[str]) -> str:
 def export_dataset(job: TrainJob, control: Control, root: Path, val_fraction: float) -> Dataset:
     """A detect (``RectangleLabels``) or segment (``PolygonLabels``) dataset under ``root``."""
     rows = [
-        (task_id, image, yolo_labels(control, result, image.size))
+        (task_id, image, yolo_labels(control, result, _size(image)))
         for task_id, image, result in _annotated(job, control)
     ]
     return _write_detection(root, rows, val_fraction, _names_yaml(control.label_names))
@@ -259,7 +268,7 @@ def export_poses(
     box_control = job.label_config.control(box_name) if box_name else None
     count, index, coco = keypoint_layout(control, base_count)
     rows = [
-        (task_id, image, pose_labels(control, box_control, result, (count, index), image.size))
+        (task_id, image, pose_labels(control, box_control, result, (count, index), _size(image)))
         for task_id, image, result in _annotated(job, control)
     ]
     names = box_control.label_names if box_control is not None else (control.name,)
@@ -274,7 +283,7 @@ def export_classes(job: TrainJob, control: Control, root: Path, val_fraction: fl
     class; ``fit`` writes the label names into the trained weights.
     """
     index = {name: i for i, name in enumerate(control.label_names)}
-    rows: list[tuple[Any, Image, int]] = []
+    rows: list[tuple[Any, ImageArray, int]] = []
     for task_id, image, result in _annotated(job, control):
         chosen = [
             item.get("value", {}).get("choices") or []
@@ -289,5 +298,5 @@ def export_classes(job: TrainJob, control: Control, root: Path, val_fraction: fl
             (root / split / f"{i:03d}").mkdir(parents=True, exist_ok=True)
     for task_id, image, cls in rows:
         split = "val" if task_id in val else "train"
-        image.save(root / split / f"{cls:03d}" / f"{task_id}.jpg", quality=95)
+        _save(image, root / split / f"{cls:03d}" / f"{task_id}.jpg")
     return Dataset(root, len(rows) - len(val), len(val))

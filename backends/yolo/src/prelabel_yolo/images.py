@@ -1,56 +1,78 @@
-"""Fetch and decode task images in a background thread, one batch ahead of inference.
+"""Read task images, and fetch/decode them in a background thread one batch ahead of inference.
 
-On CPU, inference dominates; fetching and decoding the next batch while the model runs on
-the current one makes the server add next to nothing to ultralytics' own speed. A task
-whose image cannot be read gets ``None`` (and a warning naming the URL), never an exception.
+Images are decoded straight to the BGR ``uint8`` arrays ultralytics works on (the layout
+``cv2.imread`` gives it for a file path), so the predictor copies nothing before letterboxing.
+OpenCV applies the EXIF orientation as LS shows the image (protocol §9.3); formats OpenCV
+cannot read fall back to Pillow. A task whose image cannot be read gets ``None`` (and a
+warning naming the URL), never an exception.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from prelabel import MediaError
 
 if TYPE_CHECKING:
-    from PIL.Image import Image
-
     from prelabel.media import MediaResolver
 
-__all__ = ["Batch", "batches", "open_image"]
+__all__ = ["Batch", "ImageArray", "batches", "decode_image", "read_image"]
 
 log = logging.getLogger(__name__)
 
+#: An ``(height, width, 3)`` BGR ``uint8`` image.
+ImageArray = np.ndarray[Any, np.dtype[np.uint8]]
 #: Decoded images of one batch of tasks: ``images[object name][i]`` for the batch's i-th task.
-Batch = Mapping[str, list["Image | None"]]
+Batch = Mapping[str, list[ImageArray | None]]
 
 
-def open_image(task: Mapping[str, Any], key: str, media: MediaResolver) -> Image | None:
-    """The task's image for data key ``key``, EXIF-rotated as LS shows it, or ``None``."""
+def decode_image(data: bytes) -> ImageArray:
+    """BGR pixels of an encoded image, EXIF-oriented.
+
+    Raises:
+        ValueError: neither OpenCV nor Pillow can decode ``data``.
+    """
+    import cv2
+
+    if not data:
+        raise ValueError("the image file is empty")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is not None:
+        return image.astype(np.uint8, copy=False)
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    try:
+        with Image.open(io.BytesIO(data)) as raw:
+            rgb = np.asarray(ImageOps.exif_transpose(raw).convert("RGB"))
+    # ImportError: ultralytics patches Image.open to try a HEIF plugin on unknown formats.
+    except (OSError, UnidentifiedImageError, ImportError) as exc:
+        raise ValueError(f"not an image OpenCV or Pillow can decode ({exc})") from exc
+    return np.ascontiguousarray(rgb[..., ::-1])
+
+
+def read_image(task: Mapping[str, Any], key: str, media: MediaResolver) -> ImageArray | None:
+    """The task's image for data key ``key`` (see :func:`decode_image`), or ``None``."""
     url = (task.get("data") or {}).get(key)
     if not isinstance(url, str) or not url:
         log.warning("yolo: task %s has no image in data[%r]", task.get("id"), key)
         return None
     try:
-        path = media.local_path(url, task_id=task.get("id"))
-        with Image.open(path) as raw:
-            # LS measures regions on the EXIF-oriented image (protocol §9.3).
-            image = ImageOps.exif_transpose(raw).convert("RGB")
-    # ImportError: ultralytics patches Image.open to try a HEIF plugin on unknown formats.
-    except (MediaError, OSError, UnidentifiedImageError, ValueError, ImportError) as exc:
+        return decode_image(media.read_bytes(url, task_id=task.get("id")))
+    except (MediaError, OSError, ValueError) as exc:
         log.warning("yolo: task %s: cannot read image %.200s: %s", task.get("id"), url, exc)
         return None
-    return image
 
 
 def _decode(
     tasks: Sequence[Mapping[str, Any]], keys: Mapping[str, str], media: MediaResolver
-) -> dict[str, list[Image | None]]:
-    return {name: [open_image(t, key, media) for t in tasks] for name, key in keys.items()}
+) -> dict[str, list[ImageArray | None]]:
+    return {name: [read_image(t, key, media) for t in tasks] for name, key in keys.items()}
 
 
 def batches(
@@ -69,7 +91,7 @@ def batches(
     """
     starts = list(range(0, len(tasks), size))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="yolo-fetch") as pool:
-        pending: Future[dict[str, list[Image | None]]] | None = None
+        pending: Future[dict[str, list[ImageArray | None]]] | None = None
         for n, start in enumerate(starts):
             current = pending or pool.submit(_decode, tasks[start : start + size], keys, media)
             if n + 1 < len(starts):
