@@ -31,7 +31,10 @@ CONFIG = """<View><Text name="text" value="$text"/>
 <Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/></Choices></View>"""
 PROJECT = {"id": 7, "created_at": "2026-11-27T19:23:47.527544Z", "label_config": CONFIG}
 KEY = "7.1795807427"
-VOCAB = {"Positive": "love great excellent wonderful happy", "Negative": "hate awful broken refund terrible"}
+VOCAB = {
+    "Positive": "love great excellent wonderful happy",
+    "Negative": "hate awful broken refund terrible",
+}
 
 
 def free_port() -> int:
@@ -68,7 +71,17 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "PRELABEL_MODEL_DIR": str(model_dir), "PRELABEL_LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "prelabel", "serve", "textcls", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "prelabel",
+            "serve",
+            "textcls",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -82,7 +95,13 @@ def main() -> None:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        setup = {"project": KEY, "schema": CONFIG, "hostname": "", "access_token": "", "extra_params": None}
+        setup = {
+            "project": KEY,
+            "schema": CONFIG,
+            "hostname": "",
+            "access_token": "",
+            "extra_params": None,
+        }
         client.post("/setup", json=setup).raise_for_status()
         figures: dict[str, object] = {}
 
@@ -94,9 +113,18 @@ def main() -> None:
                 "action": "ANNOTATION_CREATED",
                 "project": PROJECT,
                 "task": {"id": i, "data": {"text": text(rng, label)}},
-                "annotation": {"id": i, "task": i, "result": [
-                    {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}
-                ]},
+                "annotation": {
+                    "id": i,
+                    "task": i,
+                    "result": [
+                        {
+                            "from_name": "sentiment",
+                            "to_name": "text",
+                            "type": "choices",
+                            "value": {"choices": [label]},
+                        }
+                    ],
+                },
             }
             acks.append(timed(lambda event=event: client.post("/webhook", json=event)))
         figures["webhook_ack"] = percentiles(acks)
@@ -105,10 +133,28 @@ def main() -> None:
         annotated = []
         for i in range(40000):
             label = rng.choice(list(VOCAB))
-            annotated.append({"id": 10_000 + i, "data": {"text": text(rng, label)}, "annotations": [
-                {"id": 10_000 + i, "result": [{"from_name": "sentiment", "to_name": "text", "type": "choices",
-                                              "value": {"choices": [label]}}]}]})
-        job = client.post("/train", json={"annotations": annotated, "project": KEY, "label_config": CONFIG}).json()["job"]
+            annotated.append(
+                {
+                    "id": 10_000 + i,
+                    "data": {"text": text(rng, label)},
+                    "annotations": [
+                        {
+                            "id": 10_000 + i,
+                            "result": [
+                                {
+                                    "from_name": "sentiment",
+                                    "to_name": "text",
+                                    "type": "choices",
+                                    "value": {"choices": [label]},
+                                }
+                            ],
+                        }
+                    ],
+                }
+            )
+        job = client.post(
+            "/train", json={"annotations": annotated, "project": KEY, "label_config": CONFIG}
+        ).json()["job"]
         health, setups = [], []
         while client.get(f"/jobs/{job}").json()["status"] in ("queued", "running"):
             health.append(timed(lambda: client.get("/health")))
@@ -126,12 +172,23 @@ def main() -> None:
         from prelabel_textcls import TextClassifierBackend
 
         version = client.post("/setup", json=setup).json()["model_version"]
-        version_dir = max((model_dir / "projects").glob("*/versions/*"), key=lambda p: p.stat().st_mtime)
+        version_dir = max(
+            (model_dir / "projects").glob("*/versions/*"), key=lambda p: p.stat().st_mtime
+        )
         backend = TextClassifierBackend()
         backend.load()
-        tasks = [{"id": i, "data": {"text": text(rng, rng.choice(list(VOCAB)))}} for i in range(500)]
-        ctx = Context(ProjectKey("7", 1795807427), LabelConfig.parse(CONFIG), version, version_dir,
-                      backend.settings, {}, MediaResolver(CoreSettings(model_dir=model_dir)))
+        tasks = [
+            {"id": i, "data": {"text": text(rng, rng.choice(list(VOCAB)))}} for i in range(500)
+        ]
+        ctx = Context(
+            ProjectKey("7", 1795807427),
+            LabelConfig.parse(CONFIG),
+            version,
+            version_dir,
+            backend.settings,
+            {},
+            MediaResolver(CoreSettings(model_dir=model_dir)),
+        )
         body = {"tasks": tasks, "project": KEY, "label_config": CONFIG, "params": {"context": None}}
         http_times, local_times = [], []
         for _ in range(15):
