@@ -516,16 +516,12 @@ class DegradingBackend(ReferenceBackend):
         return super().predict(tasks, ctx)
 
 
-def test_worse_challenger_is_rejected_and_champion_stays(make_app, ls_request, wait_job):
-    app = make_app(DegradingBackend(), start_jobs=True, holdout_fraction=0.5, min_holdout=1)
-    client = app.test_client()
-    setup = ls_request("setup")
-    setup_version(client, setup)
-
+def _bulk_event(ls_request: Any, count: int = 20) -> dict[str, Any]:
+    """ANNOTATIONS_CREATED for ``count`` text tasks, alternately Negative and Positive."""
     bulk = ls_request("webhook_ANNOTATION_CREATED")
     bulk["action"] = "ANNOTATIONS_CREATED"
     annotations, tasks = [], []
-    for i in range(20):
+    for i in range(count):
         label = "Positive" if i % 2 else "Negative"
         task = {**copy.deepcopy(bulk["task"]), "id": 300 + i, "data": {"text": f"{label} no. {i}"}}
         annotation = copy.deepcopy(bulk["annotation"])
@@ -534,7 +530,18 @@ def test_worse_challenger_is_rejected_and_champion_stays(make_app, ls_request, w
         tasks.append(task)
         annotations.append(annotation)
     bulk["task"], bulk["annotation"] = tasks, annotations
-    first = wait_job(client, client.post("/webhook", json=bulk).get_json()["job"])
+    return bulk
+
+
+def test_worse_challenger_is_rejected_and_champion_stays(make_app, ls_request, wait_job):
+    app = make_app(DegradingBackend(), start_jobs=True, holdout_fraction=0.5, min_holdout=1)
+    client = app.test_client()
+    setup = ls_request("setup")
+    setup_version(client, setup)
+
+    first = wait_job(
+        client, client.post("/webhook", json=_bulk_event(ls_request)).get_json()["job"]
+    )
     assert first["status"] == "succeeded", first
     assert first["result"]["promoted"] is True
     assert first["result"]["metrics"]["holdout_tasks"] >= 1  # the gate was applied
@@ -563,6 +570,55 @@ def test_worse_challenger_is_rejected_and_champion_stays(make_app, ls_request, w
     (entry,) = client.post("/predict", json=predict).get_json()["results"]
     assert entry["model_version"] == "reference-1"
     assert choice_of(entry) == ["Negative"]
+
+
+class SelfScoringBackend(ReferenceBackend):
+    """Gates on its own metric: each version scores what ``fit`` wrote into it."""
+
+    gate_metric: ClassVar[str] = "quality"
+
+    def __init__(self, scores: list[float]) -> None:
+        super().__init__()
+        self.scores = scores
+        self.evaluated: list[tuple[str, int, bool]] = []
+
+    def fit(self, job: TrainJob) -> TrainResult | None:
+        result = super().fit(job)
+        (job.workdir / "quality").write_text(str(self.scores.pop(0)))
+        return result
+
+    def evaluate(self, tasks, ctx):
+        annotated = all(t.get("annotations") for t in tasks)
+        self.evaluated.append((ctx.model_version, len(tasks), annotated))
+        if ctx.model_dir is None:
+            return 0.0
+        return float((ctx.model_dir / "quality").read_text())
+
+
+def test_the_gate_uses_the_backends_own_metric(make_app, ls_request, wait_job):
+    """Agreement would not change between versions; the backend's metric decides."""
+    backend = SelfScoringBackend(scores=[0.8, 0.3])
+    app = make_app(backend, start_jobs=True, holdout_fraction=0.5, min_holdout=1)
+    client = app.test_client()
+    setup = ls_request("setup")
+    setup_version(client, setup)
+    first = wait_job(
+        client, client.post("/webhook", json=_bulk_event(ls_request)).get_json()["job"]
+    )
+    assert first["result"]["promoted"] is True
+    assert first["result"]["metrics"]["holdout_quality"] == 0.8
+    assert first["result"]["metrics"]["champion_quality"] == 0.0
+    assert "holdout_agreement" not in first["result"]["metrics"]
+
+    more = _bulk_event(ls_request, 22)
+    second = wait_job(client, client.post("/webhook", json=more).get_json()["job"])
+    assert second["result"]["promoted"] is False, second
+    assert second["result"]["metrics"]["holdout_quality"] == 0.3
+    assert second["result"]["metrics"]["champion_quality"] == 0.8
+    assert setup_version(client, setup) == "reference-1"
+    # Challenger and champion were scored on the same held-out tasks, annotations included.
+    holdout = int(first["result"]["metrics"]["holdout_tasks"])
+    assert backend.evaluated[:2] == [("challenger", holdout, True), ("champion", holdout, True)]
 
 
 # -- control group and acceptance ---------------------------------------------------------
@@ -695,5 +751,11 @@ def test_secrets_never_reach_the_log(make_app, ls_request, caplog):
     setup["extra_params"] = {"no_such_option": "x-SECRET"}
     assert client.post("/setup", json=setup, headers=auth).status_code == 422
     logged = "\n".join(r.getMessage() for r in caplog.records)
-    for secret in ("hunter2-pass", "tok-SECRET-123", "wrong-SECRET-pw", "tdp-SECRET-456", "ptok-SECRET-789"):
+    for secret in (
+        "hunter2-pass",
+        "tok-SECRET-123",
+        "wrong-SECRET-pw",
+        "tdp-SECRET-456",
+        "ptok-SECRET-789",
+    ):
         assert secret not in logged

@@ -23,7 +23,7 @@ import numpy as np
 
 from prelabel.results.brush import rle_to_mask
 
-__all__ = ["IOU_THRESHOLD", "agreement", "box_iou"]
+__all__ = ["IOU_THRESHOLD", "agreement", "box_iou", "region_box", "region_label"]
 
 IOU_THRESHOLD = 0.5
 KEYPOINT_DISTANCE = 2.0  # percent of the image side
@@ -44,7 +44,8 @@ _LABEL_KEYS = (
 )
 
 
-def _label(value: Mapping[str, Any]) -> str:
+def region_label(value: Mapping[str, Any]) -> str:
+    """The first label of a region's ``value`` (``""`` when it has none)."""
     for key in _LABEL_KEYS:
         labels = value.get(key)
         if isinstance(labels, list) and labels:
@@ -62,7 +63,8 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _box(value: Mapping[str, Any]) -> Box | None:
+def region_box(value: Mapping[str, Any]) -> Box | None:
+    """A region's ``(x, y, width, height)`` in %: its box, or the bounding box of its shape."""
     if {"x", "y", "width", "height"} <= value.keys():
         return (float(value["x"]), float(value["y"]), float(value["width"]), float(value["height"]))
     if {"x", "y", "radiusX", "radiusY"} <= value.keys():
@@ -90,7 +92,7 @@ def _match_regions(pred: Sequence[Item], true: Sequence[Item], keypoints: bool) 
         best, best_j = 0.0, -1
         for j, t in enumerate(true):
             tv = t.get("value", {})
-            if j in used or _label(pv) != _label(tv):
+            if j in used or region_label(pv) != region_label(tv):
                 continue
             if keypoints:
                 dist = float(
@@ -98,7 +100,7 @@ def _match_regions(pred: Sequence[Item], true: Sequence[Item], keypoints: bool) 
                 )
                 quality = 1.0 if dist <= KEYPOINT_DISTANCE else 0.0
             else:
-                pb, tb = _box(pv), _box(tv)
+                pb, tb = region_box(pv), region_box(tv)
                 quality = box_iou(pb, tb) if pb and tb else 0.0
             if quality > best:
                 best, best_j = quality, j
@@ -125,7 +127,7 @@ def _mask_agreement(pred: Sequence[Item], true: Sequence[Item]) -> float:
             mask = _mask(item)
             if mask is None:
                 continue
-            label = _label(item.get("value", {}))
+            label = region_label(item.get("value", {}))
             current = by_label[label][side]
             by_label[label][side] = mask if current is None else (current | mask)
     if not by_label:
@@ -156,7 +158,8 @@ def _control_agreement(kind: str, pred: Sequence[Item], true: Sequence[Item]) ->
 
         def spans(items: Sequence[Item]) -> list[tuple[Any, Any, str]]:
             return [
-                (i["value"].get("start"), i["value"].get("end"), _label(i["value"])) for i in items
+                (i["value"].get("start"), i["value"].get("end"), region_label(i["value"]))
+                for i in items
             ]
 
         p_spans, t_spans = spans(pred), spans(true)

@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from prelabel.agreement import agreement
 from prelabel.errors import UnsupportedConfig
 from prelabel.project import ProjectKey
 from prelabel.results import Prediction
@@ -127,6 +128,9 @@ class Backend(ABC):
     #: The backend keeps its own training data and versions (e.g. ``prelabel.compat``): jobs
     #: call :meth:`fit` with no tasks, and the server neither gates nor promotes versions.
     trains_itself: ClassVar[bool] = False
+    #: What :meth:`evaluate` measures; the gate records ``holdout_<gate_metric>`` and
+    #: ``champion_<gate_metric>`` with the version.
+    gate_metric: ClassVar[str] = "agreement"
 
     class Settings(BackendSettings):
         """The backend's options; override with a subclass of :class:`BackendSettings`."""
@@ -205,6 +209,27 @@ class Backend(ABC):
     def conformance_scenarios(cls) -> Sequence[Scenario]:
         """Labeling configs and tasks for ``prelabel check`` (see :mod:`prelabel.testing`)."""
         return ()
+
+    def evaluate(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> float:
+        """Score (higher is better) of the version in ``ctx.model_dir`` on annotated ``tasks``.
+
+        The promotion gate calls it for the challenger and the champion on the same held-out
+        tasks, in the job runner. The default is the mean :func:`prelabel.agreement.agreement`
+        of :meth:`predict` (run on the tasks without their annotations) with each task's
+        first annotation; override it with the metric users judge the model by, and set
+        :attr:`gate_metric` to its name.
+        """
+        bare = [
+            {k: v for k, v in t.items() if k not in ("annotations", "predictions")} for t in tasks
+        ]
+        total = 0.0
+        for task, output in zip(tasks, self.predict(bare, ctx), strict=False):
+            first = (
+                output if isinstance(output, Prediction) else next(iter(output), Prediction.empty())
+            )
+            annotation = task["annotations"][0].get("result", [])
+            total += agreement([r.to_ls() for r in first.result], annotation)
+        return total / len(tasks) if tasks else 0.0
 
     def fit(self, job: TrainJob) -> TrainResult | None:
         """Train a new version into ``job.workdir``; return ``None`` when there is nothing to train.

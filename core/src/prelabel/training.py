@@ -1,8 +1,10 @@
 """The training job: gather annotations, fit a challenger, gate it, promote it.
 
 Runs in the job runner (a background thread or ``prelabel worker``), never on a request path.
-Promotion is gated: the challenger replaces the served version only if its agreement with
-held-out annotations (:mod:`prelabel.agreement`) is at least the champion's.
+Promotion is gated: the challenger replaces the served version only if its score on held-out
+annotated tasks (:meth:`Backend.evaluate <prelabel.Backend.evaluate>`: agreement with the
+annotations unless the backend measures something better, such as mAP) is at least the
+champion's.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from prelabel.agreement import agreement
 from prelabel.backend import Backend, Context, TrainJob
 from prelabel.config import LabelConfig
 from prelabel.errors import ConfigError, PrelabelError
@@ -22,7 +23,6 @@ from prelabel.jobs import Job
 from prelabel.lsclient import LabelStudioClient
 from prelabel.media import MediaResolver
 from prelabel.project import ProjectKey
-from prelabel.results import Prediction
 from prelabel.settings import BackendSettings, CoreSettings
 from prelabel.store import ProjectState, ProjectStore
 
@@ -134,7 +134,10 @@ class Trainer:
                 champion_score = evaluate(
                     model_dir=champion.path if champion else None, version="champion"
                 )
-                metrics.update(holdout_agreement=challenger, champion_agreement=champion_score)
+                metric = self.backend.gate_metric
+                metrics.update(
+                    {f"holdout_{metric}": challenger, f"champion_{metric}": champion_score}
+                )
                 if challenger < champion_score:
                     rejected = self.store.record_rejected(key, name_prefix=prefix, metrics=metrics)
                     log.info(
@@ -166,7 +169,7 @@ class Trainer:
         model_dir: Path | None,
         version: str,
     ) -> float:
-        """Mean agreement of the model in ``model_dir`` with the tasks' first annotations."""
+        """The backend's :meth:`~prelabel.Backend.evaluate` of ``model_dir`` on ``tasks``."""
         ctx = Context(
             project=key,
             label_config=config,
@@ -176,22 +179,11 @@ class Trainer:
             extra_params={},
             media=media,
         )
-        bare = [
-            {k: v for k, v in t.items() if k not in ("annotations", "predictions")} for t in tasks
-        ]
         try:
-            outputs = list(self.backend.predict(bare, ctx))
+            return float(self.backend.evaluate(tasks, ctx))
         except Exception:
             log.exception("Evaluating %s on held-out tasks failed; it scores 0.", version)
             return 0.0
-        total = 0.0
-        for task, output in zip(tasks, outputs, strict=False):
-            first = (
-                output if isinstance(output, Prediction) else next(iter(output), Prediction.empty())
-            )
-            predicted = [r.to_ls() for r in first.result]
-            total += agreement(predicted, task["annotations"][0].get("result", []))
-        return total / len(tasks)
 
     def _train_itself(self, job: Job, config: LabelConfig, state: ProjectState) -> dict[str, Any]:
         """A backend with its own data and versions: one ``fit`` call, no gate, no promotion."""
