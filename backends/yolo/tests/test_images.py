@@ -60,5 +60,5 @@ def test_grayscale_and_alpha_become_three_channels() -> None:
 
 @pytest.mark.parametrize("data", [b"", b"not an image", b"\x89PNG\r\n\x1a\n truncated"])
 def test_undecodable_bytes_raise_value_error(data: bytes) -> None:
-    with pytest.raises(ValueError, match="decode|empty"):
+    with pytest.raises(ValueError, match=r"decode|empty"):
         decode_image(data)

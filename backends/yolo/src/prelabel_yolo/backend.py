@@ -16,7 +16,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -35,6 +35,8 @@ from prelabel import (
     TrainResult,
     UnsupportedConfig,
 )
+from prelabel.agreement import agreement
+from prelabel.average_precision import mean_average_precision
 from prelabel.config import Control, LabelConfig, LabelMap, ObjectTag
 from prelabel_yolo.controls import (
     TASKS_FOR,
@@ -71,6 +73,8 @@ DEFAULT_MODEL = {
     "videorectangle": "detect_model",
 }
 KINDS = ("detect", "segment", "pose", "classify")
+#: Confidence floor of held-out evaluation (ultralytics validates at 0.001 too).
+EVAL_CONF = 0.001
 
 
 def tuned_weights(model_dir: Path | None, control: Control) -> Path | None:
@@ -134,6 +138,7 @@ class YoloBackend(Backend):
         }
     )
     heavy_modules: ClassVar[tuple[str, ...]] = ("torch", "ultralytics", "cv2")
+    gate_metric: ClassVar[str] = "map50_95"
 
     class Settings(BackendSettings):
         """Options (env ``PRELABEL_YOLO_*`` or per project via LS's extra_params)."""
@@ -402,7 +407,7 @@ class YoloBackend(Backend):
         plans = self._plan(ctx.label_config, settings, ctx.model_dir)
         outcomes: list[list[Outcome]] = [[] for _ in tasks]
         if plans.images:
-            self._predict_images(tasks, plans.images, ctx, settings, outcomes)
+            self._predict_images(tasks, plans.images, ctx, settings, outcomes, self.stats)
         for video in plans.videos:
             for task, found in zip(tasks, outcomes, strict=True):
                 outcome = track_task(
@@ -419,6 +424,7 @@ class YoloBackend(Backend):
         ctx: Context,
         settings: YoloBackend.Settings,
         outcomes: list[list[Outcome]],
+        stats: PredictStats,
     ) -> None:
         keys = {p.object_name: p.control.objects[0].value_key or "" for p in plans}
         for start, images in batches(tasks, keys, ctx.media, settings.batch_size):
@@ -428,9 +434,9 @@ class YoloBackend(Backend):
                 if rows:
                     results = self._infer(plan, [column[i] for i in rows], settings)
                     for i, result in zip(rows, results, strict=True):
-                        outcomes[start + i].append(convert(plan, result, self.stats))
+                        outcomes[start + i].append(convert(plan, result, stats))
             unreadable = {i for col in images.values() for i, im in enumerate(col) if im is None}
-            self.stats.add(unreadable=len(unreadable))
+            stats.add(unreadable=len(unreadable))
 
     @staticmethod
     def _run_options(settings: YoloBackend.Settings) -> dict[str, Any]:
@@ -452,6 +458,57 @@ class YoloBackend(Backend):
             options["device"] = settings.device
         with plan.model.lock:
             return plan.model.yolo.predict(images, **options)
+
+    def evaluate(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> float:
+        """The promotion gate's score: mAP50-95 on the held-out annotated ``tasks``.
+
+        Box (``RectangleLabels``) and ``PolygonLabels`` controls are scored by COCO-style
+        mAP50-95 (:mod:`prelabel.average_precision`) of their regions predicted at
+        ``conf`` 0.001, as ultralytics validates, after label mapping, so a base model and a
+        fine-tuned one are measured alike. Other controls score core's agreement with the
+        annotation. The result is the mean over controls.
+        """
+        settings = ctx.settings
+        assert isinstance(settings, self.Settings)
+        plans = self._plan(ctx.label_config, settings, ctx.model_dir)
+        ranked = [
+            replace(p, conf=EVAL_CONF, floor=EVAL_CONF)
+            for p in plans.images
+            if p.control.type in ("rectanglelabels", "polygonlabels")
+        ]
+        if not ranked:
+            return super().evaluate(tasks, ctx)
+        bare = [
+            {k: v for k, v in t.items() if k not in ("annotations", "predictions")} for t in tasks
+        ]
+        annotated = [t["annotations"][0].get("result", []) for t in tasks]
+        found: list[list[Outcome]] = [[] for _ in tasks]
+        self._predict_images(bare, ranked, ctx, settings, found, PredictStats())
+        scores = []
+        for plan in ranked:
+            name = plan.control.name
+            pairs = [
+                (
+                    [r.to_ls() for o in outcome for r in o.regions if r.from_name == name],
+                    [item for item in result if item.get("from_name") == name],
+                )
+                for outcome, result in zip(found, annotated, strict=True)
+            ]
+            score = mean_average_precision(pairs)
+            scores.append(1.0 if score is None else score)  # nothing to find, nothing found
+        scored = {p.control.name for p in ranked}
+        others = [p.control.name for p in plans.images if p.control.name not in scored]
+        others += [v.control.name for v in plans.videos]
+        if others:
+            predicted = self.predict(bare, ctx)
+            for name in others:
+                total = 0.0
+                for prediction, result in zip(predicted, annotated, strict=True):
+                    assert isinstance(prediction, Prediction)
+                    ours = [r.to_ls() for r in prediction.result if r.from_name == name]
+                    total += agreement(ours, [i for i in result if i.get("from_name") == name])
+                scores.append(total / len(tasks))
+        return sum(scores) / len(scores)
 
     def fit(self, job: TrainJob) -> TrainResult | None:
         """Fine-tune each trainable control's model on the project's annotations.

@@ -5,8 +5,10 @@ model and a single-choice ``Choices`` a classifier (datasets: :mod:`prelabel_yol
 written under ``job.workdir/data`` and removed afterwards). Training starts from the project's
 current weights (``job.base_dir``) or the control's base model; the result goes to
 ``job.workdir/<control>.pt`` and its held-out metrics (mAP50 and mAP50-95, or top-1 accuracy
-for classifiers) are the version's metrics. Core's trainer then gates promotion on agreement
-with its own held-out tasks and keeps the previous version for rollback.
+for classifiers) are the version's metrics. Core's trainer then gates promotion on
+:meth:`YoloBackend.evaluate <prelabel_yolo.backend.YoloBackend.evaluate>` (mAP50-95) of the
+new and the current version on the project's held-out tasks, and keeps the previous version
+for rollback.
 """
 
 from __future__ import annotations
