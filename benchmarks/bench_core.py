@@ -21,10 +21,8 @@ from pathlib import Path
 
 import httpx
 
-from prelabel import Context, ProjectKey
-from prelabel.config import LabelConfig
-from prelabel.media import MediaResolver
-from prelabel.settings import CoreSettings
+from prelabel import ProjectKey
+from prelabel.testing import make_context
 
 HERE = Path(__file__).parent
 CONFIG = """<View><Text name="text" value="$text"/>
@@ -180,14 +178,13 @@ def main() -> None:
         tasks = [
             {"id": i, "data": {"text": text(rng, rng.choice(list(VOCAB)))}} for i in range(500)
         ]
-        ctx = Context(
-            ProjectKey("7", 1795807427),
-            LabelConfig.parse(CONFIG),
-            version,
-            version_dir,
-            backend.settings,
-            {},
-            MediaResolver(CoreSettings(model_dir=model_dir)),
+        ctx = make_context(
+            backend,
+            CONFIG,
+            media=model_dir,
+            project=ProjectKey("7", 1795807427),
+            model_version=version,
+            model_dir=version_dir,
         )
         body = {"tasks": tasks, "project": KEY, "label_config": CONFIG, "params": {"context": None}}
         http_times, local_times = [], []

@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prelabel import Context, ProjectKey
-from prelabel.config import LabelConfig
 from prelabel.media import MediaResolver
 from prelabel.settings import CoreSettings
+from prelabel.testing import make_context
 from prelabel_llm import LlmBackend
 from prelabel_llm.fake import FakeProvider
 
@@ -53,17 +52,8 @@ def main() -> None:
         media = MediaResolver(CoreSettings(model_dir=Path(tmp)))
 
         def run(batch: list[dict[str, Any]], **settings: Any) -> float:
-            merged = LlmBackend.Settings.model_validate(
-                {**backend.settings.model_dump(), **settings}
-            )
-            ctx = Context(
-                project=ProjectKey("1", 1),
-                label_config=LabelConfig.cached(CONFIG),
-                model_version="bench",
-                model_dir=None,
-                settings=merged,
-                extra_params=settings,
-                media=media,
+            ctx = make_context(
+                backend, CONFIG, media=media, model_version="bench", extra_params=settings
             )
             started = time.perf_counter()
             out = backend.predict(batch, ctx)

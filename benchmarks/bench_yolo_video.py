@@ -73,23 +73,15 @@ def main() -> None:
     from ultralytics import YOLO
     from ultralytics.utils import ROOT as UROOT
 
-    from prelabel import Context, CoreSettings, ProjectKey
-    from prelabel.config import LabelConfig
+    from prelabel import CoreSettings
     from prelabel.media import MediaResolver
+    from prelabel.testing import make_context
     from prelabel_yolo import YoloBackend
 
     backend = YoloBackend(YoloBackend.load_settings(batch_size=1))
     backend.load()
     settings = CoreSettings(model_dir=ROOT / "models", local_files_root=ROOT)
-    ctx = Context(
-        project=ProjectKey("1", 1),
-        label_config=LabelConfig.parse(CONFIG),
-        model_version="bench",
-        model_dir=None,
-        settings=backend.settings,
-        extra_params={},
-        media=MediaResolver(settings),
-    )
+    ctx = make_context(backend, CONFIG, media=MediaResolver(settings), model_version="bench")
     task = {"id": 1, "data": {"video": f"/data/local-files/?d={video.name}"}}
     direct = YOLO(str(ROOT / "models" / "coco-random.pt"))
     tracker = str(UROOT / "cfg" / "trackers" / "bytetrack.yaml")

@@ -1,9 +1,19 @@
 """The conformance kit tests itself: the reference backend passes, broken ones fail the right checks."""
 
 import pytest
+from pydantic import ValidationError
 
-from prelabel.testing import CHECKS, BackendConformance, run_checks
-from prelabel.testing.reference import BrokenCountBackend, BrokenRegionBackend, ReferenceBackend
+from prelabel.config import LabelConfig
+from prelabel.media import MediaResolver
+from prelabel.project import ProjectKey
+from prelabel.settings import BackendSettings, CoreSettings
+from prelabel.testing import CHECKS, BackendConformance, make_context, run_checks, text_task
+from prelabel.testing.reference import (
+    REFERENCE_CONFIG,
+    BrokenCountBackend,
+    BrokenRegionBackend,
+    ReferenceBackend,
+)
 
 
 def outcomes(backend):
@@ -79,3 +89,42 @@ def test_overriding_a_kit_test_without_reason_is_caught():
         expected_failures = {"one_per_task": "known issue #1"}
 
     Declared().test_no_overrides()
+
+
+class TunableBackend(ReferenceBackend):
+    class Settings(BackendSettings):
+        threshold: float = 0.5
+
+
+def test_make_context_applies_extra_params_as_the_server_does(tmp_path):
+    backend = TunableBackend()
+    ctx = make_context(backend, REFERENCE_CONFIG, media=tmp_path, extra_params={"threshold": 0.3})
+    assert ctx.project == ProjectKey("1", 1)
+    assert (ctx.model_version, ctx.model_dir, ctx.interaction) == ("test", None, [])
+    assert ctx.label_config.control("sentiment").label_names == ("Positive", "Negative")
+    assert ctx.settings.threshold == 0.3 and backend.settings.threshold == 0.5
+    assert ctx.extra_params == {"threshold": 0.3}
+    assert ctx.media.cache_dir == tmp_path / "media-cache"
+    (prediction,) = backend.predict([text_task(1, "so positive")], ctx)
+    assert prediction.result[0].value == {"choices": ["Positive"]}
+
+
+def test_make_context_takes_parsed_configs_and_a_resolver(tmp_path):
+    backend = TunableBackend()
+    config = LabelConfig.parse(REFERENCE_CONFIG)
+    media = MediaResolver(CoreSettings(model_dir=tmp_path))
+    ctx = make_context(
+        backend,
+        config,
+        media=media,
+        project=ProjectKey("7", 42),
+        model_version="v3",
+        model_dir=tmp_path,
+        interaction=({"type": "keypointlabels"},),
+    )
+    assert (ctx.project, ctx.model_version, ctx.model_dir) == (ProjectKey("7", 42), "v3", tmp_path)
+    assert ctx.label_config is config and ctx.media is media
+    assert ctx.settings is backend.settings and ctx.extra_params == {}
+    assert ctx.interaction == [{"type": "keypointlabels"}]
+    with pytest.raises(ValidationError, match="thresold"):
+        make_context(backend, config, media=media, extra_params={"thresold": 0.3})

@@ -8,10 +8,8 @@ from typing import Any
 
 import pytest
 
-from prelabel import Context, Prediction, ProjectKey
-from prelabel.config import LabelConfig
-from prelabel.media import MediaResolver
-from prelabel.settings import CoreSettings
+from prelabel import Prediction, ProjectKey
+from prelabel.testing import make_context
 from prelabel_llm import LlmBackend
 from prelabel_llm.fake import FakeProvider
 
@@ -73,16 +71,13 @@ def predict(fake: FakeProvider, tmp_path: Path) -> Predict:
         }
         backend = backends.setdefault(provider, LlmBackend(LlmBackend.load_settings(**defaults)))
         backend.load()
-        merged = LlmBackend.Settings.model_validate({**backend.settings.model_dump(), **settings})
-        ctx = Context(
+        ctx = make_context(
+            backend,
+            config,
+            media=tmp_path / "model-dir",
             project=ProjectKey(project, 1700000000),
-            label_config=LabelConfig.parse(config),
-            model_version="test",
-            model_dir=None,
-            settings=merged,
             extra_params=settings,
-            media=MediaResolver(CoreSettings(model_dir=tmp_path / "model-dir")),
-            interaction=list(interaction),
+            interaction=interaction,
         )
         return list(backend.predict(tasks, ctx))  # type: ignore[arg-type]
 

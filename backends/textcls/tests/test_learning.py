@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from prelabel import Context, ProjectKey, TrainJob
+from prelabel import ProjectKey, TrainJob
 from prelabel.config import LabelConfig
 from prelabel.media import MediaResolver
 from prelabel.settings import CoreSettings
-from prelabel.testing import annotated_task, text_task
+from prelabel.testing import annotated_task, make_context, text_task
 from prelabel_textcls import TextClassifierBackend
 
 CONFIG = """<View>
@@ -56,18 +56,6 @@ def backend():
     return b
 
 
-def context(backend, tmp_path, config, model_dir=None):
-    return Context(
-        project=ProjectKey("1", 1),
-        label_config=LabelConfig.parse(config),
-        model_version="v",
-        model_dir=model_dir,
-        settings=backend.settings,
-        extra_params={},
-        media=MediaResolver(CoreSettings(model_dir=tmp_path / "m")),
-    )
-
-
 def train(backend, tmp_path, config, tasks, name="v1"):
     workdir = tmp_path / name
     workdir.mkdir()
@@ -98,7 +86,7 @@ def accuracy(backend, ctx, heldout):
 
 def test_heldout_accuracy_rises_after_fit(backend, tmp_path):
     heldout = dataset(seed=2, n=150)
-    cold = accuracy(backend, context(backend, tmp_path, CONFIG), heldout)
+    cold = accuracy(backend, make_context(backend, CONFIG, media=tmp_path), heldout)
     assert cold == 0.0  # cold start predicts nothing rather than guessing
 
     small = [
@@ -111,8 +99,12 @@ def test_heldout_accuracy_rises_after_fit(backend, tmp_path):
     ]
     small_dir, _ = train(backend, tmp_path, CONFIG, small, "small")
     big_dir, result = train(backend, tmp_path, CONFIG, big, "big")
-    after_small = accuracy(backend, context(backend, tmp_path, CONFIG, small_dir), heldout)
-    after_big = accuracy(backend, context(backend, tmp_path, CONFIG, big_dir), heldout)
+    after_small = accuracy(
+        backend, make_context(backend, CONFIG, media=tmp_path, model_dir=small_dir), heldout
+    )
+    after_big = accuracy(
+        backend, make_context(backend, CONFIG, media=tmp_path, model_dir=big_dir), heldout
+    )
     assert after_small > cold
     assert after_big >= 0.85
     assert after_big > after_small
@@ -127,7 +119,7 @@ def test_probabilities_give_the_score(backend, tmp_path):
     model_dir, _ = train(backend, tmp_path, CONFIG, tasks)
     (prediction,) = backend.predict(
         [{"id": 1, "data": {"review": "love great excellent"}}],
-        context(backend, tmp_path, CONFIG, model_dir),
+        make_context(backend, CONFIG, media=tmp_path, model_dir=model_dir),
     )
     assert prediction.result[0].value["choices"] == ["Positive"]
     assert len(prediction.probabilities) == 3
@@ -151,7 +143,7 @@ def test_multiple_choice_control(backend, tmp_path):
             words += rng.sample(quality, 2)
         tasks.append(annotated_task(i, {"review": " ".join(words)}, choice("topics", labels)))
     model_dir, _ = train(backend, tmp_path, MULTI, tasks)
-    ctx = context(backend, tmp_path, MULTI, model_dir)
+    ctx = make_context(backend, MULTI, media=tmp_path, model_dir=model_dir)
     both, only_price = backend.predict(
         [
             {"id": 1, "data": {"review": "cheap price but solid quality"}},
@@ -180,7 +172,7 @@ def test_tasks_without_text_get_empty_predictions(backend, tmp_path):
     model_dir, _ = train(backend, tmp_path, CONFIG, tasks)
     out = backend.predict(
         [text_task(1, "", key="review"), {"id": 2, "data": {}}],
-        context(backend, tmp_path, CONFIG, model_dir),
+        make_context(backend, CONFIG, media=tmp_path, model_dir=model_dir),
     )
     assert [p.result for p in out] == [[], []]
 

@@ -8,15 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from prelabel import (
-    BackendLoadError,
-    Context,
-    CoreSettings,
-    ProjectKey,
-    UnsupportedConfig,
-)
+from prelabel import BackendLoadError, UnsupportedConfig
 from prelabel.config import LabelConfig
-from prelabel.media import MediaResolver
+from prelabel.testing import make_context
 from prelabel_yolo import YoloBackend
 from prelabel_yolo.models import ModelCache, resolve_weights
 from prelabel_yolo.synthetic import Shape, data_uri, shapes_image
@@ -31,18 +25,6 @@ def _backend(**settings: Any) -> YoloBackend:
     backend = YoloBackend(YoloBackend.load_settings(**settings))
     backend.load()
     return backend
-
-
-def _ctx(backend: YoloBackend, xml: str, tmp_path: Path, model_dir: Path | None = None) -> Context:
-    return Context(
-        project=ProjectKey("1", 1),
-        label_config=LabelConfig.parse(xml),
-        model_version="v",
-        model_dir=model_dir,
-        settings=backend.settings,
-        extra_params={},
-        media=MediaResolver(CoreSettings(model_dir=tmp_path)),
-    )
 
 
 def _images(
@@ -97,7 +79,7 @@ def test_threshold_reaches_ultralytics_and_batches_match_single_images(tmp_path:
     images = _images(5)
     tasks = [{"id": i, "data": {"image": data_uri(png)}} for i, (png, _) in enumerate(images)]
     tasks.insert(2, {"id": 99, "data": {"image": "data:image/png;base64,bm90IGFuIGltYWdl"}})
-    ctx = _ctx(backend, xml.format(conf=conf), tmp_path)
+    ctx = make_context(backend, xml.format(conf=conf), media=tmp_path)
     batched = backend.predict(tasks, ctx)
     assert len(batched) == 6
     assert batched[2].result == []  # the unreadable image costs only its own task
@@ -144,7 +126,7 @@ def test_fit_learns_to_find_the_drawn_shapes(
     rng = np.random.default_rng(123)  # images the model has never seen
     images = [shapes_image(rng, 96, 72, ["red"]) for _ in range(4)]
     tasks = [{"id": i, "data": {"image": data_uri(png)}} for i, (png, _) in enumerate(images)]
-    ctx = _ctx(backend, shapes_config, tmp_path, model_dir=version_dir)
+    ctx = make_context(backend, shapes_config, media=tmp_path, model_dir=version_dir)
     ctx.settings = backend.load_settings(imgsz=96)
     for (_, shapes), prediction in zip(images, backend.predict(tasks, ctx), strict=True):
         truth = shapes[0].box

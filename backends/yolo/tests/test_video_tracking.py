@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from prelabel import Context, CoreSettings, ProjectKey, UnsupportedConfig
+from prelabel import UnsupportedConfig
 from prelabel.config import LabelConfig
-from prelabel.media import MediaResolver
+from prelabel.testing import make_context
 from prelabel_yolo import YoloBackend
 from prelabel_yolo.synthetic import moving_box_video
 
@@ -56,18 +56,6 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[tuple[int
     return uri, drawn
 
 
-def _ctx(backend: YoloBackend, xml: str, tmp_path: Path) -> Context:
-    return Context(
-        project=ProjectKey("1", 1),
-        label_config=LabelConfig.parse(xml),
-        model_version="v",
-        model_dir=None,
-        settings=backend.settings,
-        extra_params={},
-        media=MediaResolver(CoreSettings(model_dir=tmp_path)),
-    )
-
-
 def _boxes(region: dict[str, Any]) -> dict[int, tuple[float, ...]]:
     """LS frame → pixel box of each keyframe."""
     w, h = SIZE
@@ -88,7 +76,7 @@ def test_one_track_follows_the_moving_rectangle(
     uri, drawn = video
     backend = YoloBackend(YoloBackend.load_settings(preload=[], imgsz=96))
     backend.load()
-    ctx = _ctx(backend, VIDEO.format(attrs=""), tmp_path)
+    ctx = make_context(backend, VIDEO.format(attrs=""), media=tmp_path)
     tasks = [{"id": 1, "data": {"video": uri}}, {"id": 2, "data": {"video": "data:,not-a-video"}}]
     found, unreadable = backend.predict(tasks, ctx)
     assert unreadable.result == [] and backend.stats.unreadable_videos == 1
@@ -114,7 +102,8 @@ def test_one_track_follows_the_moving_rectangle(
 
     # Every third frame: keyframes only on processed frames (3, 6, …), still one track.
     strided = backend.predict(
-        tasks[:1], _ctx(backend, VIDEO.format(attrs='model_frame_stride="3"'), tmp_path)
+        tasks[:1],
+        make_context(backend, VIDEO.format(attrs='model_frame_stride="3"'), media=tmp_path),
     )
     (region,) = (r.to_ls() for r in strided[0].result)
     boxes = _boxes(region)

@@ -8,7 +8,8 @@ Use it from pytest (``pip install prelabel[testing]``)::
         backend = "mybackend"          # entry-point name (or the class itself)
 
 or from the shell: ``prelabel check mybackend``. Scenarios come from the backend's
-``conformance_scenarios()`` unless the test class sets ``scenarios``.
+``conformance_scenarios()`` unless the test class sets ``scenarios``. To call ``predict``
+directly in a backend's own tests, :func:`make_context` builds the ``Context`` the server would.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from prelabel.backend import Backend
 from prelabel.registry import load_backend
+from prelabel.testing._context import make_context
 from prelabel.testing.checks import CHECKS, CheckFailed, CheckSkipped, Target, fixture, fixtures
 from prelabel.testing.scenario import Scenario, annotated_task, text_task
 
@@ -38,6 +40,7 @@ __all__ = [
     "annotated_task",
     "fixture",
     "fixtures",
+    "make_context",
     "make_target",
     "run_checks",
     "text_task",

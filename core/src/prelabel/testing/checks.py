@@ -25,6 +25,7 @@ from prelabel.project import ProjectKey
 from prelabel.registry import load_backend
 from prelabel.results import Prediction
 from prelabel.settings import CoreSettings, check_environment
+from prelabel.testing._context import make_context
 from prelabel.testing.replay import check_http_replay
 from prelabel.testing.scenario import Scenario
 from prelabel.validation import region_problems
@@ -65,19 +66,15 @@ class Target:
     def context(
         self, scenario: Scenario, *, model_dir: Path | None = None, interactive: bool = False
     ) -> Context:
-        backend = self.backend()
-        settings = backend.settings
-        if scenario.settings:
-            settings = type(settings).model_validate({**settings.model_dump(), **scenario.settings})
-        return Context(
+        return make_context(
+            self.backend(),
+            scenario.label_config,
+            media=MediaResolver(self.core_settings()),
             project=ProjectKey("1", 1700000000),
-            label_config=LabelConfig.parse(scenario.label_config),
             model_version="conformance",
             model_dir=model_dir,
-            settings=settings,
-            extra_params=dict(scenario.settings),
-            media=MediaResolver(self.core_settings()),
-            interaction=list(scenario.interaction) if interactive else [],
+            extra_params=scenario.settings,
+            interaction=scenario.interaction if interactive else (),
         )
 
 
@@ -277,7 +274,9 @@ def check_unsupported_config(target: Target) -> None:
 def templates() -> dict[str, str]:
     """The 69 labeling configs Label Studio 1.23.2 ships as templates, by file name."""
     root = resources.files("prelabel.testing") / "fixtures" / "ls-templates"
-    return {p.name: p.read_text(encoding="utf-8") for p in root.iterdir() if p.name.endswith(".xml")}
+    return {
+        p.name: p.read_text(encoding="utf-8") for p in root.iterdir() if p.name.endswith(".xml")
+    }
 
 
 def check_templates(target: Target) -> None:
