@@ -215,7 +215,7 @@ def closed_port_url() -> str:
 
 
 def leftovers(resolver: MediaResolver) -> list[Path]:
-    return list(resolver.cache_dir.glob(".*")) if resolver.cache_dir.exists() else []
+    return list(resolver.cache_dir.rglob(".*")) if resolver.cache_dir.exists() else []
 
 
 # -- Label Studio uploads and tokens ------------------------------------------------------
@@ -225,7 +225,7 @@ def test_upload_with_pat_is_cached(ls: FakeLS, make: Callable[..., MediaResolver
     media = make(label_studio_url=ls.url, label_studio_api_key=PAT)
     path = media.local_path("/data/upload/1/a.jpg")
     assert path.read_bytes() == PNG and path.suffix == ".jpg"
-    assert path.parent == media.cache_dir
+    assert path.parent.parent == media.cache_dir and path.parent.name == path.name[:2]  # 256 shards
     assert media.local_path("/data/upload/1/a.jpg") == path
     assert media.read_bytes("upload/1/a.jpg") == PNG  # the short form is the same file
     assert media.local_path(f"{ls.url}/data/upload/1/a.jpg") == path  # and LS's absolute URL
@@ -294,7 +294,7 @@ def test_setup_credentials_are_the_fallback(ls: FakeLS, make: Callable[..., Medi
     project = media.with_credentials(hostname=ls.url, access_token=LEGACY)
     assert project.read_bytes("/data/upload/1/a.jpg") == PNG
     assert ls.auth_headers() == [f"Token {LEGACY}"]
-    assert project.local_path("/data/upload/1/a.jpg").parent == media.cache_dir  # shared cache
+    assert project.local_path("/data/upload/1/a.jpg").is_relative_to(media.cache_dir)  # shared
     assert ls.calls["/data/upload/1/a.jpg"] == 1
 
 
@@ -482,7 +482,7 @@ def test_size_limit(web: Server, make: Callable[..., MediaResolver], path: str) 
     with pytest.raises(MediaError) as err:
         media.local_path(web.url + path)
     assert web.url + path in str(err.value) and "PRELABEL_MEDIA_MAX_MB" in str(err.value)
-    assert not leftovers(media) and not list(media.cache_dir.glob("*"))
+    assert not leftovers(media) and not [p for p in media.cache_dir.rglob("*") if p.is_file()]
 
 
 def test_size_limit_for_local_and_data(make: Callable[..., MediaResolver], tmp_path: Path) -> None:
