@@ -937,6 +937,7 @@ def test_e6_ner_two_predictions():
 
 def test_builders_are_exported_from_prelabel_results():
     builders = {
+        "Keyframe",
         "brush",
         "choices",
         "ellipse",
@@ -954,6 +955,7 @@ def test_builders_are_exported_from_prelabel_results():
         "taxonomy",
         "textarea",
         "utf16_offsets",
+        "video_rectangle",
     }
     codec = {"decode_rle", "encode_rle", "mask_to_rle", "rle_to_mask"}
     assert set(results.__all__) == builders | codec | {"Prediction", "Region", "new_region_id"}

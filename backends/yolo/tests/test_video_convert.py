@@ -12,14 +12,12 @@ from prelabel.config import LabelConfig, LabelMap
 from prelabel_yolo.controls import PredictStats
 from prelabel_yolo.models import LoadedModel
 from prelabel_yolo.video import (
-    Keyframe,
     Observation,
     VideoInfo,
     VideoPlan,
     labels_control,
     tracker_options,
     tracks_to_outcome,
-    video_rectangle,
 )
 
 NAMES = {0: "car", 1: "dog"}
@@ -52,52 +50,6 @@ def _plan(config: LabelConfig, framerate: float = 25.0, **kw: Any) -> VideoPlan:
 
 def _box(x1: float, y1: float, w: float = 40.0, h: float = 40.0) -> tuple[float, ...]:
     return (x1, y1, x1 + w, y1 + h)
-
-
-def test_builder_writes_ls_videorectangle_value() -> None:
-    config = _config()
-    region = video_rectangle(
-        config.control("box"),
-        config.control("tag"),
-        [Keyframe(1, 10.0, 20.0, 30.0, 40.0), Keyframe(3, 12.0, 20.0, 30.0, 40.0, enabled=False)],
-        label="Vehicle",
-        frames_count=50,
-        duration=2.0,
-        framerate=25.0,
-        score=0.8,
-    ).to_ls()
-    assert (region["from_name"], region["to_name"], region["type"]) == (
-        "box",
-        "video",
-        "videorectangle",
-    )
-    assert region["score"] == pytest.approx(0.8) and region["id"]
-    value = region["value"]
-    assert value["framesCount"] == 50 and value["duration"] == 2.0
-    assert value["labels"] == ["Vehicle"]
-    assert value["sequence"] == [
-        {"frame": 1, "x": 10.0, "y": 20.0, "width": 30.0, "height": 40.0, "rotation": 0,
-         "enabled": True, "time": pytest.approx(0.04)},
-        {"frame": 3, "x": 12.0, "y": 20.0, "width": 30.0, "height": 40.0, "rotation": 0,
-         "enabled": False, "time": pytest.approx(0.12)},
-    ]  # fmt: skip
-
-
-def test_builder_refuses_bad_regions() -> None:
-    config = _config()
-    box, tag = config.control("box"), config.control("tag")
-    one = [Keyframe(1, 10.0, 20.0, 30.0, 40.0)]
-    args: dict[str, Any] = {"frames_count": 50, "duration": 2.0, "framerate": 25.0}
-    with pytest.raises(ValueError, match="not a label"):
-        video_rectangle(box, tag, one, label="Dog", **args)
-    with pytest.raises(ValueError, match="out of order"):
-        video_rectangle(box, tag, [*one, Keyframe(1, 1, 1, 1, 1)], label="Vehicle", **args)
-    with pytest.raises(ValueError, match="past frame 50"):
-        video_rectangle(box, tag, [Keyframe(51, 1, 1, 1, 1)], label="Vehicle", **args)
-    with pytest.raises(ValueError, match="percentage"):
-        video_rectangle(box, tag, [Keyframe(1, 101, 1, 1, 1)], label="Vehicle", **args)
-    with pytest.raises(ValueError, match="VideoRectangle"):
-        video_rectangle(tag, tag, one, label="Vehicle", **args)
 
 
 def test_tracks_become_regions_with_gaps_and_ends_disabled() -> None:

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from prelabel import MediaError, UnsupportedConfig
 from prelabel.config import Control, LabelConfig, LabelMap
-from prelabel.results import Region
-from prelabel.results import _checks as checks
+from prelabel.results import Keyframe, video_rectangle
 from prelabel_yolo.controls import Outcome, PredictStats, box_distribution
 from prelabel_yolo.models import LoadedModel
 
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = [
     "LS_DEFAULT_FRAMERATE",
     "TRACKERS",
-    "Keyframe",
     "Observation",
     "VideoInfo",
     "VideoPlan",
@@ -45,7 +43,6 @@ __all__ = [
     "track_task",
     "tracker_options",
     "tracks_to_outcome",
-    "video_rectangle",
 ]
 
 log = logging.getLogger(__name__)
@@ -54,97 +51,6 @@ log = logging.getLogger(__name__)
 LS_DEFAULT_FRAMERATE = 24.0
 #: Trackers a control may name with ``model_tracker``.
 TRACKERS = ("bytetrack", "botsort")
-
-
-@dataclass(frozen=True)
-class Keyframe:
-    """One keyframe of a ``videorectangle`` sequence.
-
-    Attributes:
-        frame: LS frame number, from 1.
-        x: left edge, % of the frame width.
-        y: top edge, % of the frame height.
-        width: % of the frame width.
-        height: % of the frame height.
-        enabled: ``False`` ends the box's lifespan here (LS stops interpolating after it).
-    """
-
-    frame: int
-    x: float
-    y: float
-    width: float
-    height: float
-    enabled: bool = True
-
-
-def video_rectangle(
-    control: Control,
-    labels: Control,
-    keyframes: Sequence[Keyframe],
-    *,
-    label: str,
-    frames_count: int,
-    duration: float,
-    framerate: float,
-    score: float | None = None,
-    region_id: str | None = None,
-) -> Region:
-    """A tracked box for a ``VideoRectangle`` control.
-
-    Args:
-        control: the ``VideoRectangle`` control.
-        labels: the ``Labels`` control on the same ``Video`` that holds ``label``.
-        keyframes: the track's keyframes, in increasing frame order.
-        label: one of ``labels``' label names.
-        frames_count: the video's length in LS frames.
-        duration: the video's length in seconds.
-        framerate: LS's frame rate for the video; a keyframe's ``time`` is ``frame / framerate``
-            as LS itself writes it (frame 1 at 24 fps → 0.0417 s).
-        score: the track's confidence in [0, 1].
-        region_id: the region id, by default a fresh one.
-
-    Returns:
-        A region with value ``{framesCount, duration, sequence, labels}``.
-
-    Raises:
-        ValueError: a wrong control, an unknown label, no keyframes, frames out of order or
-            past ``frames_count``, or coordinates outside 0..100.
-    """
-    checks.require_tag(control, "video_rectangle", "VideoRectangle")
-    if not set(labels.to_name) & set(control.to_name) or labels.type != "labels":
-        raise ValueError(
-            f"{labels.tag} {labels.name!r} is not a Labels control on {control.to_name}"
-        )
-    count = checks.integer(frames_count, "frames_count", 1)
-    rate = checks.positive(framerate, "framerate")
-    if not keyframes:
-        raise ValueError("a video rectangle needs at least one keyframe")
-    sequence: list[dict[str, Any]] = []
-    previous = 0
-    for key in keyframes:
-        frame = checks.integer(key.frame, "frame", 1)
-        if frame <= previous or frame > count:
-            raise ValueError(f"keyframe {frame} is out of order or past frame {count}")
-        previous = frame
-        sequence.append(
-            {
-                "frame": frame,
-                "x": checks.percent(key.x, "x"),
-                "y": checks.percent(key.y, "y"),
-                "width": checks.positive(key.width, "width"),
-                "height": checks.positive(key.height, "height"),
-                "rotation": 0,
-                "enabled": bool(key.enabled),
-                "time": frame / rate,
-            }
-        )
-    value = {
-        "framesCount": count,
-        "duration": checks.positive(duration, "duration"),
-        "sequence": sequence,
-        "labels": [checks.check_label(labels, label)],
-    }
-    return checks.make_region(control, value, score=score, to_name=None, region_id=region_id)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from prelabel.results._prediction import Prediction, Region, new_region_id
 from prelabel.results.brush import decode_rle, encode_rle, mask_to_rle, rle_to_mask
 from prelabel.results.builders import (
+    Keyframe,
     brush,
     choices,
     ellipse,
@@ -20,9 +21,11 @@ from prelabel.results.builders import (
     taxonomy,
     textarea,
     utf16_offsets,
+    video_rectangle,
 )
 
 __all__ = [
+    "Keyframe",
     "Prediction",
     "Region",
     "brush",
@@ -47,4 +50,5 @@ __all__ = [
     "taxonomy",
     "textarea",
     "utf16_offsets",
+    "video_rectangle",
 ]

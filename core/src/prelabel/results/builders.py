@@ -5,7 +5,7 @@ Each builder takes the target :class:`~prelabel.config.Control` and returns a
 that labels belong to it, that coordinates are in range and that the score is in [0, 1]; any
 violation is a backend bug and raises ``ValueError`` naming the control and the allowed values.
 ``to_name`` defaults to the control's first ``toName``. Regions that LS can select or link
-(spans and image regions) get a fresh id unless ``region_id`` is given.
+(spans, image and video regions) get a fresh id unless ``region_id`` is given.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from prelabel.results._geometry import (
 )
 from prelabel.results._rectangles import rectangle, rectangle_from_xywhr, rectangle_from_xyxy
 from prelabel.results._text import hypertext_span, span, utf16_offsets
+from prelabel.results._video import Keyframe, video_rectangle
 
 __all__ = [
+    "Keyframe",
     "brush",
     "choices",
     "ellipse",
@@ -40,4 +42,5 @@ __all__ = [
     "taxonomy",
     "textarea",
     "utf16_offsets",
+    "video_rectangle",
 ]
