@@ -137,3 +137,21 @@ def text_predict(ls_request) -> Callable[..., dict[str, Any]]:
         return body
 
     return make
+
+
+@pytest.fixture
+def choice_of() -> Callable[[dict[str, Any]], list[str] | None]:
+    """``choice_of(entry)``: the choices of a /predict entry's one sentiment region, or None."""
+
+    def read(entry: dict[str, Any]) -> list[str] | None:
+        if not entry["result"]:
+            return None
+        (region,) = entry["result"]
+        assert (region["from_name"], region["to_name"], region["type"]) == (
+            "sentiment",
+            "text",
+            "choices",
+        )
+        return list(region["value"]["choices"])
+
+    return read

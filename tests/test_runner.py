@@ -33,18 +33,6 @@ def sentiment(ctx: Context):
     return control
 
 
-def choices_of(entry: dict[str, Any]) -> list[str] | None:
-    if not entry["result"]:
-        return None
-    (region,) = entry["result"]
-    assert (region["from_name"], region["to_name"], region["type"]) == (
-        "sentiment",
-        "text",
-        "choices",
-    )
-    return list(region["value"]["choices"])
-
-
 # -- isolation and the 1:1 rule -----------------------------------------------------------
 
 
@@ -60,15 +48,15 @@ class FailsOnTask2(ReferenceBackend):
 
 
 def test_a_failing_task_gets_an_empty_prediction_the_others_keep_theirs(
-    make_app, ls_request, text_predict
+    make_app, ls_request, text_predict, choice_of
 ):
     client = make_app(FailsOnTask2()).test_client()
     body = text_predict([(1, "so positive"), (2, "negative too"), (3, "negative")])
     version, results = served(client, ls_request, body)
     assert len(results) == 3
     assert results[1] == {"result": [], "model_version": version, "score": None}
-    assert choices_of(results[0]) == ["Positive"]
-    assert choices_of(results[2]) == ["Negative"]
+    assert choice_of(results[0]) == ["Positive"]
+    assert choice_of(results[2]) == ["Negative"]
     # No probabilities: the task score is the mean region score (the reference gives 0.6).
     assert results[0]["score"] == pytest.approx(0.6)
     assert results[0]["model_version"] == results[2]["model_version"] == version
@@ -109,12 +97,14 @@ class MiscountsBatches(ReferenceBackend):
         return [*out, Prediction.empty()] if len(tasks) > 1 else out
 
 
-def test_a_wrong_count_for_a_batch_is_recovered_task_by_task(make_app, ls_request, text_predict):
+def test_a_wrong_count_for_a_batch_is_recovered_task_by_task(
+    make_app, ls_request, text_predict, choice_of
+):
     client = make_app(MiscountsBatches()).test_client()
     body = text_predict([(1, "so positive"), (2, "meh"), (3, "negative")])
     version, results = served(client, ls_request, body)
     assert len(results) == 3
-    assert [choices_of(e) for e in results] == [["Positive"], None, ["Negative"]]
+    assert [choice_of(e) for e in results] == [["Positive"], None, ["Negative"]]
     assert {e["model_version"] for e in results} == {version}
 
 
@@ -148,25 +138,27 @@ class InteractiveTwoOpinions(TwoOpinions):
         return super().predict(tasks, ctx)
 
 
-def test_two_predictions_for_a_task_are_a_nested_list(make_app, ls_request, text_predict):
+def test_two_predictions_for_a_task_are_a_nested_list(
+    make_app, ls_request, text_predict, choice_of
+):
     client = make_app(TwoOpinions()).test_client()
     version, results = served(client, ls_request, text_predict([(1, "a"), (2, "b")]))
     assert len(results) == 2
     for entry in results:
         assert isinstance(entry, list) and len(entry) == 2
-        assert [choices_of(p) for p in entry] == [["Positive"], ["Negative"]]
+        assert [choice_of(p) for p in entry] == [["Positive"], ["Negative"]]
         assert [p["score"] for p in entry] == [0.9, 0.1]
         assert [p["model_version"] for p in entry] == [version, version]
 
 
-def test_interactive_call_answers_an_object_first(make_app, ls_request):
+def test_interactive_call_answers_an_object_first(make_app, ls_request, choice_of):
     client = make_app(InteractiveTwoOpinions()).test_client()
     body = ls_request("predict_interactive_text")
     assert body["params"]["context"]["result"]
     version, results = served(client, ls_request, body)
     assert len(results) == 1
     assert isinstance(results[0], dict)
-    assert choices_of(results[0]) == ["Positive"]
+    assert choice_of(results[0]) == ["Positive"]
     assert results[0]["model_version"] == version
 
 
@@ -213,12 +205,12 @@ class ExplicitScore(SeventyThirty):
     [("least_confidence", 0.7), ("margin", 0.4), ("entropy", 0.1187091)],
 )
 def test_score_from_probabilities_follows_the_policy(
-    make_app, ls_request, text_predict, policy, expected
+    make_app, ls_request, text_predict, choice_of, policy, expected
 ):
     client = make_app(SeventyThirty(), score_policy=policy).test_client()
     _, results = served(client, ls_request, text_predict([(1, "x"), (2, "y")]))
     assert [e["score"] for e in results] == [pytest.approx(expected, abs=1e-6)] * 2
-    assert [choices_of(e) for e in results] == [["Positive"], ["Positive"]]
+    assert [choice_of(e) for e in results] == [["Positive"], ["Positive"]]
 
 
 def test_entropy_hand_value():
@@ -246,10 +238,10 @@ def test_control_fraction_one_hides_every_prediction(make_app, ls_request, text_
     assert 'prelabel_predictions_total{backend="reference",outcome="control"} 3.0' in metrics
 
 
-def test_control_fraction_zero_shows_predictions(make_app, ls_request, text_predict):
+def test_control_fraction_zero_shows_predictions(make_app, ls_request, text_predict, choice_of):
     client = make_app(control_fraction=0.0).test_client()
     _, results = served(client, ls_request, text_predict([(1, "so positive"), (2, "negative")]))
-    assert [choices_of(e) for e in results] == [["Positive"], ["Negative"]]
+    assert [choice_of(e) for e in results] == [["Positive"], ["Negative"]]
 
 
 def test_control_group_is_stable_per_task(make_app, ls_request, text_predict):

@@ -59,19 +59,6 @@ def single(entry: Any) -> dict[str, Any]:
     return entry
 
 
-def choice_of(entry: dict[str, Any]) -> list[str] | None:
-    """The choices of the single region of a prediction, or None when it is empty."""
-    if not entry["result"]:
-        return None
-    (region,) = entry["result"]
-    assert (region["from_name"], region["to_name"], region["type"]) == (
-        "sentiment",
-        "text",
-        "choices",
-    )
-    return list(region["value"]["choices"])
-
-
 def json_error(response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.is_json, response.get_data(as_text=True)
@@ -129,7 +116,7 @@ def test_predict_batch_text_replay(client, ls_request):
         assert entry["model_version"] == version
 
 
-def test_predict_keeps_task_order(client, ls_request, text_predict):
+def test_predict_keeps_task_order(client, ls_request, text_predict, choice_of):
     version = setup_version(client, ls_request("setup"))
     body = text_predict(
         [(11, "negative vibes"), (12, "meh"), (13, "so positive"), (14, "NEGATIVE")]
@@ -349,7 +336,7 @@ def test_setup_without_schema_is_400(client, ls_request):
 
 
 def test_training_loop_promotes_serves_and_rolls_back(
-    make_app, ls_request, annotation_webhook, text_predict, wait_job
+    make_app, ls_request, annotation_webhook, text_predict, wait_job, choice_of
 ):
     client = make_app(start_jobs=True).test_client()
     setup = ls_request("setup")
@@ -533,7 +520,7 @@ def _bulk_event(ls_request: Any, count: int = 20) -> dict[str, Any]:
     return bulk
 
 
-def test_worse_challenger_is_rejected_and_champion_stays(make_app, ls_request, wait_job):
+def test_worse_challenger_is_rejected_and_champion_stays(make_app, ls_request, wait_job, choice_of):
     app = make_app(DegradingBackend(), start_jobs=True, holdout_fraction=0.5, min_holdout=1)
     client = app.test_client()
     setup = ls_request("setup")
@@ -626,7 +613,7 @@ def test_the_gate_uses_the_backends_own_metric(make_app, ls_request, wait_job):
 
 @pytest.mark.parametrize(("control_fraction", "group"), [(1.0, "control"), (0.0, "preannotated")])
 def test_acceptance_group_of_an_annotated_task(
-    make_app, ls_request, text_predict, annotation_webhook, control_fraction, group
+    make_app, ls_request, text_predict, annotation_webhook, choice_of, control_fraction, group
 ):
     client = make_app(control_fraction=control_fraction).test_client()
     version = setup_version(client, ls_request("setup"))
