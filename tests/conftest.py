@@ -1,8 +1,10 @@
-"""Shared fixtures for the server and runner tests: app factory, LS fixtures, job polling."""
+"""Shared fixtures: app factory, LS fixtures, job polling, loopback HTTP servers."""
 
 from __future__ import annotations
 
 import copy
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from prelabel._server import create_app
 from prelabel.backend import Backend
@@ -155,3 +158,29 @@ def choice_of() -> Callable[[dict[str, Any]], list[str] | None]:
         return list(region["value"]["choices"])
 
     return read
+
+
+@pytest.fixture
+def loopback() -> Iterator[Callable[[Any], str]]:
+    """``loopback(wsgi_app)``: serve the app on 127.0.0.1 until the test ends; its base URL."""
+    servers: list[tuple[BaseWSGIServer, threading.Thread]] = []
+
+    def start(app: Any) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server, thread in reversed(servers):
+        server.shutdown()
+        thread.join(5)
+
+
+@pytest.fixture
+def closed_url() -> str:
+    """A loopback URL on a port nothing listens on: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -5,15 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from prelabel import lsclient
@@ -107,27 +105,15 @@ class FakeLS:
         return json_response({"detail": "Not found."}, 404)
 
 
-def serve(app: Any) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-
-
 @pytest.fixture
-def ls() -> Iterator[FakeLS]:
+def ls(loopback: Callable[[Any], str]) -> FakeLS:
     fake = FakeLS()
-    for url in serve(fake):
-        fake.url = url
-        yield fake
+    fake.url = loopback(fake)
+    return fake
 
 
 @pytest.fixture
-def other() -> Iterator[tuple[str, list[dict[str, str]]]]:
+def other(loopback: Callable[[Any], str]) -> tuple[str, list[dict[str, str]]]:
     """A second origin that records the headers it receives."""
     seen: list[dict[str, str]] = []
 
@@ -135,15 +121,7 @@ def other() -> Iterator[tuple[str, list[dict[str, str]]]]:
         seen.append(dict(Request(environ).headers))
         return json_response({"ok": True})(environ, start_response)
 
-    for url in serve(app):
-        yield url, seen
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return loopback(app), seen
 
 
 def test_token_kind_detection() -> None:
@@ -256,8 +234,8 @@ def test_missing_key_says_to_set_it(ls: FakeLS) -> None:
         LabelStudioClient(ls.url, None).check()
 
 
-def test_connection_refused_gives_url_advice() -> None:
-    url = closed_port_url()
+def test_connection_refused_gives_url_advice(closed_url: str) -> None:
+    url = closed_url
     with pytest.raises(UpstreamError) as err:
         LabelStudioClient(url, LEGACY, timeout=2).check()
     message = str(err.value)
@@ -265,10 +243,9 @@ def test_connection_refused_gives_url_advice() -> None:
     assert "host.docker.internal" in message
 
 
-def test_refresh_against_unreachable_ls_is_upstream_error() -> None:
-    url = closed_port_url()
+def test_refresh_against_unreachable_ls_is_upstream_error(closed_url: str) -> None:
     with pytest.raises(UpstreamError, match="api/token/refresh"):
-        LabelStudioClient(url, PAT, timeout=2).auth_headers()
+        LabelStudioClient(closed_url, PAT, timeout=2).auth_headers()
 
 
 def test_timeout_is_reported(ls: FakeLS) -> None:

@@ -6,8 +6,6 @@ import base64
 import json
 import logging
 import os
-import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from prelabel._fetch import Fetcher
@@ -118,20 +115,8 @@ class FakeLS(Server):
         return super().handle(request)
 
 
-def serve(app: Server) -> Iterator[Server]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    app.url = f"http://127.0.0.1:{server.server_port}"
-    try:
-        yield app
-    finally:
-        server.shutdown()
-        thread.join(5)
-
-
 @pytest.fixture
-def bucket() -> Iterator[Server]:
+def bucket(loopback: Callable[[Any], str]) -> Server:
     app = Server()
 
     def obj(request: Request) -> Response:
@@ -142,16 +127,19 @@ def bucket() -> Iterator[Server]:
         return Response(PNG, content_type="image/png")
 
     app.routes["/photos/c.png"] = obj
-    yield from serve(app)
+    app.url = loopback(app)
+    return app
 
 
 @pytest.fixture
-def ls(bucket: Server) -> Iterator[FakeLS]:
-    yield from serve(FakeLS(bucket))
+def ls(bucket: Server, loopback: Callable[[Any], str]) -> FakeLS:
+    app = FakeLS(bucket)
+    app.url = loopback(app)
+    return app
 
 
 @pytest.fixture
-def web() -> Iterator[Server]:
+def web(loopback: Callable[[Any], str]) -> Server:
     """An outside web server: public and password-protected files, redirects, big, slow."""
     app = Server()
 
@@ -176,7 +164,8 @@ def web() -> Iterator[Server]:
             "/slow.png": slow,
         }
     )
-    yield from serve(app)
+    app.url = loopback(app)
+    return app
 
 
 @pytest.fixture(autouse=True)
@@ -206,12 +195,6 @@ def make(tmp_path: Path) -> Iterator[Callable[..., MediaResolver]]:
 
 def host_of(server: Server) -> str:
     return server.url.removeprefix("http://")
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def leftovers(resolver: MediaResolver) -> list[Path]:
@@ -299,10 +282,10 @@ def test_setup_credentials_are_the_fallback(ls: FakeLS, make: Callable[..., Medi
 
 
 def test_environment_wins_over_setup_credentials(
-    ls: FakeLS, make: Callable[..., MediaResolver]
+    ls: FakeLS, make: Callable[..., MediaResolver], closed_url: str
 ) -> None:
     media = make(label_studio_url=ls.url, label_studio_api_key=PAT)
-    project = media.with_credentials(hostname=closed_port_url(), access_token="stale-legacy")
+    project = media.with_credentials(hostname=closed_url, access_token="stale-legacy")
     assert project.read_bytes("/data/upload/1/a.jpg") == PNG
     assert all(h and h.startswith("Bearer ") for h in ls.auth_headers())
 
@@ -323,13 +306,14 @@ def test_copies_share_the_access_token(ls: FakeLS, make: Callable[..., MediaReso
     assert ls.calls["/api/token/refresh/"] == 1
 
 
-def test_unreachable_ls_gives_docker_advice(make: Callable[..., MediaResolver]) -> None:
-    url = closed_port_url()
-    media = make(label_studio_url=url, label_studio_api_key=LEGACY)
+def test_unreachable_ls_gives_docker_advice(
+    make: Callable[..., MediaResolver], closed_url: str
+) -> None:
+    media = make(label_studio_url=closed_url, label_studio_api_key=LEGACY)
     with pytest.raises(MediaError) as err:
         media.local_path("/data/upload/1/a.jpg")
     message = str(err.value)
-    assert f"{url}/data/upload/1/a.jpg" in message and "LABEL_STUDIO_URL" in message
+    assert f"{closed_url}/data/upload/1/a.jpg" in message and "LABEL_STUDIO_URL" in message
     assert "host.docker.internal" in message
 
 
@@ -568,7 +552,9 @@ def test_secrets_stay_out_of_messages_and_logs(
         assert secret not in text
 
 
-def test_ls_mounted_under_a_prefix(ls: FakeLS, make: Callable[..., MediaResolver]) -> None:
+def test_ls_mounted_under_a_prefix(
+    ls: FakeLS, make: Callable[..., MediaResolver], loopback: Callable[[Any], str]
+) -> None:
     prefixed = FakeLS(ls.bucket)
     prefixed.routes["/ls/data/upload/1/a.jpg"] = lambda r: Response(PNG)
 
@@ -577,18 +563,11 @@ def test_ls_mounted_under_a_prefix(ls: FakeLS, make: Callable[..., MediaResolver
             environ["PATH_INFO"] = environ["PATH_INFO"][3:]
         return prefixed(environ, start_response)
 
-    server = make_server("127.0.0.1", 0, strip_prefix, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{server.server_port}/ls"
-        media = make(label_studio_url=base, label_studio_api_key=LEGACY)
-        assert media.read_bytes("/data/upload/1/a.jpg") == PNG
-        assert media.read_bytes(f"{base}/data/upload/1/a.jpg") == PNG
-        assert prefixed.calls["/data/upload/1/a.jpg"] == 1  # the same file, cached once
-    finally:
-        server.shutdown()
-        thread.join(5)
+    base = loopback(strip_prefix) + "/ls"
+    media = make(label_studio_url=base, label_studio_api_key=LEGACY)
+    assert media.read_bytes("/data/upload/1/a.jpg") == PNG
+    assert media.read_bytes(f"{base}/data/upload/1/a.jpg") == PNG
+    assert prefixed.calls["/data/upload/1/a.jpg"] == 1  # the same file, cached once
 
 
 @pytest.mark.parametrize(
