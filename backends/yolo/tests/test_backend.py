@@ -13,7 +13,7 @@ from prelabel.config import LabelConfig
 from prelabel.testing import make_context
 from prelabel_yolo import YoloBackend
 from prelabel_yolo.models import ModelCache, resolve_weights
-from prelabel_yolo.synthetic import Shape, data_uri, shapes_image
+from prelabel_yolo.synthetic import Shape, box_result, data_uri, shapes_image
 
 BOXES = """<View><Image name="image" value="$image"/>
 <RectangleLabels name="label" toName="image" model_score_threshold="{conf}">
@@ -137,3 +137,55 @@ def test_fit_learns_to_find_the_drawn_shapes(
             boxes.append((x, y, x + v["width"] * 96 / 100, y + v["height"] * 72 / 100))
         assert max((_iou(b, truth) for b in boxes), default=0.0) > 0.5, (truth, boxes)
         assert {r.value["rectanglelabels"][0] for r in prediction.result} == {"red"}
+
+
+def test_evaluate_is_map50_95_and_agrees_with_ultralytics_val(
+    trained: tuple[YoloBackend, Path, dict[str, float], str], tmp_path: Path
+) -> None:
+    """The gate's score on held-out tasks matches ultralytics' own mAP50-95 on the same images."""
+    from ultralytics import YOLO
+
+    backend, version_dir, _, shapes_config = trained
+    assert backend.gate_metric == "map50_95"
+    rng = np.random.default_rng(7)  # images the model has never seen
+    images = [shapes_image(rng, 96, 72, ["red"]) for _ in range(16)]
+    tasks = [
+        {
+            "id": i,
+            "data": {"image": data_uri(png)},
+            "annotations": [{"result": box_result(shapes, (96, 72))}],
+        }
+        for i, (png, shapes) in enumerate(images)
+    ]
+    ctx = make_context(
+        backend, shapes_config, media=tmp_path, model_dir=version_dir, extra_params={"imgsz": 96}
+    )
+    ours = backend.evaluate(tasks, ctx)
+
+    # The same images as an ultralytics dataset (labels written here, from the drawn shapes).
+    for split in ("images", "labels"):
+        (tmp_path / "data" / split).mkdir(parents=True)
+    for i, (png, shapes) in enumerate(images):
+        (tmp_path / "data" / "images" / f"{i}.png").write_bytes(png)
+        x1, y1, x2, y2 = shapes[0].box
+        line = f"0 {(x1 + x2) / 2 / 96} {(y1 + y2) / 2 / 72} {(x2 - x1) / 96} {(y2 - y1) / 72}"
+        (tmp_path / "data" / "labels" / f"{i}.txt").write_text(line)
+    (tmp_path / "data.yaml").write_text(
+        f"path: {tmp_path / 'data'}\ntrain: images\nval: images\nnames:\n  0: red\n"
+    )
+    theirs = YOLO(str(version_dir / "label.pt")).val(
+        data=str(tmp_path / "data.yaml"), imgsz=96, batch=16, plots=False, verbose=False,
+        workers=0, project=str(tmp_path / "runs"),
+    ).box.map  # fmt: skip
+    assert ours > 0.3, ours
+    assert ours == pytest.approx(theirs, abs=0.03)
+
+    # An untrained detector with COCO classes mapped onto the label scores next to nothing.
+    untrained = shapes_config.replace('value="red"', 'value="red" predicted_values="person,car"')
+    base = make_context(
+        backend,
+        untrained,
+        media=tmp_path,
+        extra_params={"imgsz": 96, "detect_model": "coco-random.pt"},
+    )
+    assert backend.evaluate(tasks, base) < 0.05
