@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import io
+import threading
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from prelabel_yolo.images import decode_image
+from prelabel import CoreSettings
+from prelabel.media import MediaResolver
+from prelabel_yolo.images import batches, decode_image
+from prelabel_yolo.synthetic import data_uri
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
@@ -62,3 +68,44 @@ def test_grayscale_and_alpha_become_three_channels() -> None:
 def test_undecodable_bytes_raise_value_error(data: bytes) -> None:
     with pytest.raises(ValueError, match=r"decode|empty"):
         decode_image(data)
+
+
+@pytest.mark.parametrize(("count", "size"), [(7, 3), (7, 1), (7, 10), (6, 3), (0, 4)])
+def test_batches_cover_every_task_in_order(tmp_path: Path, count: int, size: int) -> None:
+    media = MediaResolver(CoreSettings(model_dir=tmp_path))
+    widths = [10 + i for i in range(count)]
+    tasks = [
+        {"id": i, "data": {"image": data_uri(_encoded(Image.new("RGB", (w, 4)), "PNG"))}}
+        for i, w in enumerate(widths)
+    ]
+    seen = []
+    for start, images in batches(tasks, {"img": "image"}, media, size):
+        assert start == len(seen) and 0 < len(images["img"]) <= size
+        seen += [image.shape[1] for image in images["img"] if image is not None]
+    assert seen == widths
+
+
+def test_a_single_batch_is_decoded_without_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import prelabel_yolo.images as images
+
+    threads: list[str] = []
+    decode = images._decode
+
+    def recording(*args: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return decode(*args)
+
+    monkeypatch.setattr(images, "_decode", recording)
+    media = MediaResolver(CoreSettings(model_dir=tmp_path))
+    tasks = [
+        {"id": i, "data": {"image": data_uri(_encoded(Image.new("RGB", (4, 4)), "PNG"))}}
+        for i in range(4)
+    ]
+    list(batches(tasks, {"img": "image"}, media, 8))
+    assert threads == ["MainThread"]
+    threads.clear()
+    list(batches(tasks, {"img": "image"}, media, 2))
+    # The first batch is needed at once; the next one is fetched while the model runs.
+    assert threads[0] == "MainThread" and threads[1].startswith("yolo-fetch")

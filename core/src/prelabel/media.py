@@ -79,6 +79,9 @@ class _Shared:
             return found
 
 
+_URL_SAFE = str.maketrans("-_", "+/")
+
+
 def _suffix_of(path: str) -> str:
     suffix = posixpath.splitext(unquote(path))[1]
     return suffix.lower() if _SUFFIX.match(suffix) else ""
@@ -330,8 +333,12 @@ class MediaResolver:
             if not comma:
                 raise ValueError("no comma")
             if header.lower().endswith(";base64"):
-                # Accept the URL-safe alphabet too; b64decode would silently drop '-' and '_'.
-                payload = unquote(payload).translate(str.maketrans("-_", "+/"))
+                # Each pass copies the payload (a photo is megabytes): only when it is needed.
+                if "%" in payload:
+                    payload = unquote(payload)
+                if "-" in payload or "_" in payload:
+                    # The URL-safe alphabet; b64decode would silently drop '-' and '_'.
+                    payload = payload.translate(_URL_SAFE)
                 data = base64.b64decode(payload + "=" * (-len(payload) % 4))
             else:
                 data = unquote_to_bytes(payload)

@@ -90,11 +90,17 @@ def batches(
         size: tasks per batch.
     """
     starts = list(range(0, len(tasks), size))
+    if len(starts) <= 1:  # nothing to overlap with: a thread would only add its start-up
+        if starts:
+            yield 0, _decode(tasks, keys, media)
+        return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="yolo-fetch") as pool:
-        pending: Future[dict[str, list[ImageArray | None]]] | None = None
+        current = _decode(tasks[:size], keys, media)  # the model is idle until this is ready
         for n, start in enumerate(starts):
-            current = pending or pool.submit(_decode, tasks[start : start + size], keys, media)
+            pending: Future[dict[str, list[ImageArray | None]]] | None = None
             if n + 1 < len(starts):
                 nxt = starts[n + 1]
                 pending = pool.submit(_decode, tasks[nxt : nxt + size], keys, media)
-            yield start, current.result()
+            yield start, current
+            if pending is not None:
+                current = pending.result()
