@@ -7,7 +7,15 @@ from prelabel.config import LabelConfig
 from prelabel.media import MediaResolver
 from prelabel.project import ProjectKey
 from prelabel.settings import BackendSettings, CoreSettings
-from prelabel.testing import CHECKS, BackendConformance, make_context, run_checks, text_task
+from prelabel.testing import (
+    CHECKS,
+    BackendConformance,
+    annotated_task,
+    make_context,
+    make_train_job,
+    run_checks,
+    text_task,
+)
 from prelabel.testing.reference import (
     REFERENCE_CONFIG,
     BrokenCountBackend,
@@ -128,3 +136,30 @@ def test_make_context_takes_parsed_configs_and_a_resolver(tmp_path):
     assert ctx.interaction == [{"type": "keypointlabels"}]
     with pytest.raises(ValidationError, match="thresold"):
         make_context(backend, config, media=media, extra_params={"thresold": 0.3})
+
+
+def test_make_train_job_is_what_fit_gets_from_the_job_runner(tmp_path):
+    backend = ReferenceBackend()
+
+    def choice(label):
+        return [{"from_name": "sentiment", "to_name": "text", "type": "choices",
+                 "value": {"choices": [label]}}]  # fmt: skip
+
+    tasks = [
+        annotated_task(1, {"text": "great"}, choice("Positive")),
+        annotated_task(2, {"text": "awful"}, choice("Negative")),
+    ]
+    job = make_train_job(backend, REFERENCE_CONFIG, tasks, workdir=tmp_path / "v1", media=tmp_path)
+    assert job.workdir.is_dir() and not any(job.workdir.iterdir())
+    assert (job.project, job.base_dir, job.reason) == (ProjectKey("1", 1), None, "test")
+    assert job.tasks == tasks
+    assert job.media.cache_dir == tmp_path / "media-cache"
+    assert backend.fit(job) is not None and any(job.workdir.iterdir())
+    trained = make_context(backend, REFERENCE_CONFIG, media=job.media, model_dir=job.workdir)
+    (prediction,) = backend.predict([text_task(3, "great")], trained)
+    assert prediction.result[0].value == {"choices": ["Positive"]}
+    with pytest.raises(ValidationError, match="thresold"):
+        make_train_job(
+            TunableBackend(), REFERENCE_CONFIG, tasks, workdir=tmp_path / "v2", media=tmp_path,
+            extra_params={"thresold": 0.3},
+        )  # fmt: skip

@@ -6,11 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from prelabel import ProjectKey, TrainJob
 from prelabel.config import LabelConfig
-from prelabel.media import MediaResolver
-from prelabel.settings import CoreSettings
-from prelabel.testing import annotated_task, make_context, text_task
+from prelabel.testing import annotated_task, make_context, make_train_job, text_task
 from prelabel_textcls import TextClassifierBackend
 
 CONFIG = """<View>
@@ -57,20 +54,8 @@ def backend():
 
 
 def train(backend, tmp_path, config, tasks, name="v1"):
-    workdir = tmp_path / name
-    workdir.mkdir()
-    result = backend.fit(
-        TrainJob(
-            project=ProjectKey("1", 1),
-            label_config=LabelConfig.parse(config),
-            tasks=tasks,
-            workdir=workdir,
-            base_dir=None,
-            settings=backend.settings,
-            media=MediaResolver(CoreSettings(model_dir=tmp_path / "m")),
-        )
-    )
-    return workdir, result
+    job = make_train_job(backend, config, tasks, workdir=tmp_path / name, media=tmp_path / "m")
+    return job.workdir, backend.fit(job)
 
 
 def accuracy(backend, ctx, heldout):

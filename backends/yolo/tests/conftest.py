@@ -83,9 +83,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     Session-scoped: the image and video tests share it (training takes about a minute).
     Its weights are ``version_dir / "label.pt"``.
     """
-    from prelabel import CoreSettings, ProjectKey, TrainJob
-    from prelabel.config import LabelConfig
-    from prelabel.media import MediaResolver
+    from prelabel.testing import make_train_job
     from prelabel_yolo.synthetic import box_result, data_uri, shapes_image
 
     tmp = tmp_path_factory.mktemp("fit")
@@ -118,16 +116,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
                 {"id": i, "data": {"image": data_uri(png)},
                  "annotations": [{"id": i, "result": box_result(shapes, (96, 72))}]}
             )  # fmt: skip
-        job = TrainJob(
-            project=ProjectKey("1", 1),
-            label_config=LabelConfig.parse(SHAPES),
-            tasks=tasks,
-            workdir=tmp / "v1",
-            base_dir=None,
-            settings=backend.settings,
-            media=MediaResolver(CoreSettings(model_dir=tmp)),
-        )
-        job.workdir.mkdir()
+        job = make_train_job(backend, SHAPES, tasks, workdir=tmp / "v1", media=tmp)
         result = backend.fit(job)
     assert result is not None
     return Trained(backend, job.workdir, dict(result.metrics), SHAPES)

@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from prelabel import Context, CoreSettings, ProjectKey, TrainJob
 from prelabel.config import LabelConfig
-from prelabel.media import MediaResolver
+from prelabel.testing import make_context, make_train_job
 from prelabel_yolo import YoloBackend
 from prelabel_yolo.datasets import keypoint_layout, pose_labels
 from prelabel_yolo.synthetic import COLOURS, data_uri
@@ -70,20 +69,6 @@ def test_coco_named_keypoints_keep_the_base_models_layout() -> None:
     assert (count, index, coco) == (17, {"Nose": 0, "right eye": 2}, True)
 
 
-def _job(backend: YoloBackend, xml: str, tasks: list[dict[str, Any]], tmp: Path) -> TrainJob:
-    job = TrainJob(
-        project=ProjectKey("1", 1),
-        label_config=LabelConfig.parse(xml),
-        tasks=tasks,
-        workdir=tmp / "v1",
-        base_dir=None,
-        settings=backend.settings,
-        media=MediaResolver(CoreSettings(model_dir=tmp)),
-    )
-    job.workdir.mkdir()
-    return job
-
-
 def _colour_png(rng: np.random.Generator, colour: str) -> bytes:
     """32 x 32 dark noise with a filled square of ``colour`` covering its middle."""
     from PIL import Image
@@ -132,7 +117,7 @@ def test_fit_learns_to_classify_colours(tmp_path: Path) -> None:
              "annotations": [{"id": i, "result": result}]}
         )  # fmt: skip
     tasks.append({"id": 99, "data": {"image": data_uri(_colour_png(rng, "red"))}})  # unlabelled
-    job = _job(backend, CHOICES, tasks, tmp_path)
+    job = make_train_job(backend, CHOICES, tasks, workdir=tmp_path / "v1", media=tmp_path)
     result = backend.fit(job)
     assert result is not None
     assert sorted(p.name for p in job.workdir.iterdir()) == ["colour.pt"]
@@ -140,15 +125,7 @@ def test_fit_learns_to_classify_colours(tmp_path: Path) -> None:
     assert result.metrics["colour.top1"] >= 0.8
 
     unseen = [("red", "blue")[i % 2] for i in range(10)]
-    ctx = Context(
-        project=ProjectKey("1", 1),
-        label_config=LabelConfig.parse(CHOICES),
-        model_version="v1",
-        model_dir=job.workdir,
-        settings=backend.settings,
-        extra_params={},
-        media=MediaResolver(CoreSettings(model_dir=tmp_path)),
-    )
+    ctx = make_context(backend, CHOICES, media=job.media, model_dir=job.workdir)
     predictions = backend.predict(
         [{"id": i, "data": {"image": data_uri(_colour_png(rng, c))}} for i, c in enumerate(unseen)],
         ctx,
@@ -187,7 +164,7 @@ def test_fit_trains_a_pose_model_for_custom_keypoints(tmp_path: Path) -> None:
                 "annotations": [{"id": i, "result": result}],
             }
         )
-    job = _job(backend, xml, tasks, tmp_path)
+    job = make_train_job(backend, xml, tasks, workdir=tmp_path / "v1", media=tmp_path)
     result = backend.fit(job)
     assert result is not None
     # Only the pose model trains: the grouping box control is filled by it, not by a detector.

@@ -9,7 +9,8 @@ Use it from pytest (``pip install prelabel[testing]``)::
 
 or from the shell: ``prelabel check mybackend``. Scenarios come from the backend's
 ``conformance_scenarios()`` unless the test class sets ``scenarios``. To call ``predict``
-directly in a backend's own tests, :func:`make_context` builds the ``Context`` the server would.
+directly in a backend's own tests, :func:`make_context` builds the ``Context`` the server would
+(and :func:`make_train_job` the ``TrainJob`` for ``fit``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from prelabel.backend import Backend
 from prelabel.registry import load_backend
-from prelabel.testing._context import make_context
+from prelabel.testing._context import make_context, make_train_job
 from prelabel.testing.checks import CHECKS, CheckFailed, CheckSkipped, Target, fixture, fixtures
 from prelabel.testing.scenario import Scenario, annotated_task, text_task
 
@@ -42,6 +43,7 @@ __all__ = [
     "fixtures",
     "make_context",
     "make_target",
+    "make_train_job",
     "run_checks",
     "text_task",
 ]

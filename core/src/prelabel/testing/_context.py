@@ -1,4 +1,4 @@
-"""``make_context``: a :class:`~prelabel.Context` for calling ``predict`` directly in tests."""
+"""What the server hands a backend, for calling ``predict`` and ``fit`` directly in tests."""
 
 from __future__ import annotations
 
@@ -6,15 +6,31 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from prelabel.backend import Backend, Context
+from prelabel.backend import Backend, Context, TrainJob
 from prelabel.config import LabelConfig
 from prelabel.media import MediaResolver
 from prelabel.project import ProjectKey
-from prelabel.settings import CoreSettings
+from prelabel.settings import BackendSettings, CoreSettings
 
-__all__ = ["make_context"]
+__all__ = ["make_context", "make_train_job"]
 
 _PROJECT = ProjectKey("1", 1)
+
+
+def _inputs(
+    backend: Backend,
+    label_config: str | LabelConfig,
+    media: MediaResolver | Path,
+    extra_params: Mapping[str, Any],
+) -> tuple[BackendSettings, LabelConfig, MediaResolver]:
+    settings = backend.settings
+    if extra_params:
+        settings = type(settings).model_validate({**settings.model_dump(), **extra_params})
+    if isinstance(label_config, str):
+        label_config = LabelConfig.parse(label_config)
+    if not isinstance(media, MediaResolver):
+        media = MediaResolver(CoreSettings(model_dir=media))
+    return settings, label_config, media
 
 
 def make_context(
@@ -46,20 +62,49 @@ def make_context(
         pydantic.ValidationError: ``extra_params`` do not fit the backend's settings.
     """
     params = dict(extra_params or {})
-    settings = backend.settings
-    if params:
-        settings = type(settings).model_validate({**settings.model_dump(), **params})
-    if isinstance(label_config, str):
-        label_config = LabelConfig.parse(label_config)
-    if not isinstance(media, MediaResolver):
-        media = MediaResolver(CoreSettings(model_dir=media))
+    settings, config, resolver = _inputs(backend, label_config, media, params)
     return Context(
         project=project,
-        label_config=label_config,
+        label_config=config,
         model_version=model_version,
         model_dir=model_dir,
         settings=settings,
         extra_params=params,
-        media=media,
+        media=resolver,
         interaction=list(interaction),
+    )
+
+
+def make_train_job(
+    backend: Backend,
+    label_config: str | LabelConfig,
+    tasks: Sequence[Mapping[str, Any]],
+    *,
+    workdir: Path,
+    media: MediaResolver | Path,
+    base_dir: Path | None = None,
+    project: ProjectKey = _PROJECT,
+    extra_params: Mapping[str, Any] | None = None,
+    reason: str = "test",
+) -> TrainJob:
+    """The :class:`~prelabel.TrainJob` the job runner would hand ``backend.fit``.
+
+    Args:
+        backend, label_config, media, project, extra_params: as for :func:`make_context`.
+        tasks: annotated tasks in LS export format.
+        workdir: where ``fit`` writes the new version; created (empty) if missing.
+        base_dir: the served version's artifacts to fine-tune from; ``None``: untrained.
+        reason: what triggered the run.
+    """
+    settings, config, resolver = _inputs(backend, label_config, media, dict(extra_params or {}))
+    workdir.mkdir(parents=True, exist_ok=True)
+    return TrainJob(
+        project=project,
+        label_config=config,
+        tasks=[dict(t) for t in tasks],
+        workdir=workdir,
+        base_dir=base_dir,
+        settings=settings,
+        media=resolver,
+        reason=reason,
     )

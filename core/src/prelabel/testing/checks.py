@@ -25,7 +25,7 @@ from prelabel.project import ProjectKey
 from prelabel.registry import load_backend
 from prelabel.results import Prediction
 from prelabel.settings import CoreSettings, check_environment
-from prelabel.testing._context import make_context
+from prelabel.testing._context import make_context, make_train_job
 from prelabel.testing.replay import check_http_replay
 from prelabel.testing.scenario import Scenario
 from prelabel.validation import region_problems
@@ -311,23 +311,20 @@ def check_fit(target: Target) -> None:
     scenario = next((s for s in _scenarios(target) if s.train_tasks), None)
     _require(scenario is not None, "a trainable backend needs a scenario with train_tasks")
     assert scenario is not None
-    from prelabel.backend import TrainJob
-
     workdir = target.workdir / "fit"
     workdir.mkdir(parents=True, exist_ok=True)
     ctx = target.context(scenario)
-    result = backend.fit(
-        TrainJob(
-            project=ctx.project,
-            label_config=ctx.label_config,
-            tasks=copy.deepcopy([dict(t) for t in scenario.train_tasks]),
-            workdir=workdir,
-            base_dir=None,
-            settings=ctx.settings,
-            media=ctx.media,
-            reason="conformance",
-        )
+    job = make_train_job(
+        backend,
+        ctx.label_config,
+        copy.deepcopy([dict(t) for t in scenario.train_tasks]),
+        workdir=workdir,
+        media=ctx.media,
+        project=ctx.project,
+        extra_params=ctx.extra_params,
+        reason="conformance",
     )
+    result = backend.fit(job)
     _require(
         result is not None, "fit returned None for the scenario's train_tasks (nothing trained)"
     )
