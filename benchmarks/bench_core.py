@@ -1,7 +1,7 @@
 """Core server figures: latency under training, /predict overhead, webhook acknowledgement.
 
-Starts `prelabel serve textcls` (gunicorn, 1 worker x 8 threads, training in a thread of the
-same process: the default deployment) on a free loopback port and measures it over HTTP.
+Starts `prelabel serve textcls` (gunicorn, 1 worker x 8 threads, training in the worker process
+that `serve` starts: the default deployment) on a free loopback port and measures it over HTTP.
 
     .venv/bin/python benchmarks/bench_core.py        # prints figures, writes results/core.json
 """
@@ -9,17 +9,13 @@ same process: the default deployment) on a free loopback port and measures it ov
 from __future__ import annotations
 
 import json
-import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from _serving import served
 
 from prelabel import ProjectKey
 from prelabel.testing import make_context
@@ -33,12 +29,6 @@ VOCAB = {
     "Positive": "love great excellent wonderful happy",
     "Negative": "hate awful broken refund terrible",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def text(rng: random.Random, label: str) -> str:
@@ -66,33 +56,8 @@ def timed(call) -> float:
 def main() -> None:
     rng = random.Random(0)
     model_dir = Path(tempfile.mkdtemp(prefix="prelabel-bench-"))
-    port = free_port()
-    env = {**os.environ, "PRELABEL_MODEL_DIR": str(model_dir), "PRELABEL_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prelabel",
-            "serve",
-            "textcls",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=base, timeout=100)
-    try:
-        for _ in range(300):
-            try:
-                if client.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with served("textcls", {"PRELABEL_MODEL_DIR": str(model_dir)}) as server:
+        client = server.client
         setup = {
             "project": KEY,
             "schema": CONFIG,
@@ -199,9 +164,6 @@ def main() -> None:
             "in_process_median_ms": 1000 * local_med,
             "overhead_ratio": http_med / local_med,
         }
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     out = HERE / "results" / "core.json"
     out.write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))

@@ -17,19 +17,11 @@ import argparse
 import json
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(tempfile.mkdtemp(prefix="bench-yolo-video-"))
-os.environ.update(
-    YOLO_OFFLINE="1",
-    YOLO_AUTOINSTALL="false",
-    YOLO_CONFIG_DIR=str(ROOT / "ultralytics"),
-    PRELABEL_MODEL_DIR=str(ROOT / "models"),
-    PRELABEL_YOLO_DETECT_MODEL="coco-random.pt",
-)
+from _yolo import ROOT, coco_random_weights
 
 CONFIG = """<View><Video name="video" value="$video" framerate="25"/>
 <VideoRectangle name="box" toName="video"/>
@@ -38,18 +30,10 @@ CONFIG = """<View><Video name="video" value="$video" framerate="25"/>
 
 def _prepare(frames: int) -> Path:
     import numpy as np
-    import yaml
-    from ultralytics import YOLO
-    from ultralytics.utils import ROOT as UROOT
 
     from prelabel_yolo.synthetic import moving_box_video
 
-    (ROOT / "models").mkdir(parents=True, exist_ok=True)
-    model = YOLO("yolov8n.yaml")
-    model.model.names = dict(
-        yaml.safe_load((UROOT / "cfg" / "datasets" / "coco.yaml").read_text())["names"]
-    )
-    model.save(ROOT / "models" / "coco-random.pt")
+    coco_random_weights()
     path = ROOT / "video.avi"
     moving_box_video(
         np.random.default_rng(0),

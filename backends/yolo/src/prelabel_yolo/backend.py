@@ -183,7 +183,9 @@ class YoloBackend(Backend):
         iou: float = Field(default=0.7, gt=0.0, le=1.0, description="NMS IoU threshold.")
         max_det: int = Field(default=300, ge=1, description="Most regions per image and control.")
         imgsz: int = Field(default=640, ge=32, description="Inference image size.")
-        batch_size: int = Field(default=8, ge=1, description="Images per forward pass.")
+        batch_size: int = Field(
+            default=4, ge=1, description="Images per forward pass (raise it on a GPU)."
+        )
         device: str = Field(default="", description="torch device ('cpu', '0'…); empty: auto.")
         tuned_cache_size: int = Field(
             default=4, ge=1, description="Fine-tuned per-project models kept in memory."

@@ -1,0 +1,54 @@
+"""Start ``prelabel serve NAME`` (gunicorn) on a free loopback port for a benchmark."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    client: httpx.Client
+    pid: int
+
+
+@contextmanager
+def served(name: str, env: Mapping[str, str], *args: str) -> Iterator[Server]:
+    """A running ``prelabel serve`` of backend ``name`` and its client, stopped on exit."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prelabel", "serve", name, "--host", "127.0.0.1",
+         "--port", str(port), *args],
+        env={**os.environ, "PRELABEL_LOG_LEVEL": "WARNING", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300)
+    try:
+        for _ in range(600):
+            try:
+                if client.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"prelabel serve {name} did not become healthy in 60 s")
+        yield Server(client, server.pid)
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(timeout=30)
