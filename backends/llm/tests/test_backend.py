@@ -193,6 +193,31 @@ def test_the_budget_stops_spending(fake, predict, caplog):
     assert "used its LLM budget (220 tokens of a budget of 200" in caplog.text
 
 
+def test_concurrent_calls_cannot_overshoot_the_budget_together(fake, predict, caplog, tmp_path):
+    """Eight calls at once against a 250-token budget: as many are made as one after another.
+
+    The first call counts at its worst case (prompt + max_tokens) while in flight, so the
+    others wait for it; then calls count at the project's mean (110 tokens): at 110 spent, two
+    more fit under 250 together, and at 330 spent the budget is used up.
+    """
+    fake.latency = 0.2
+    tasks = [task(i, f"text {i}") for i in range(8)]
+    out = predict(tasks, config=SENTIMENT, budget_tokens=250, concurrency=8)
+    fake.latency = 0
+    assert sum(bool(p.result) for p in out) == 3 and len(fake.calls) == 3
+    assert fake.max_in_flight == 2
+    assert Store(tmp_path / "state" / "llm.sqlite").usage("1.1700000000").tokens == 330
+    assert "5 task(s) got no prediction" in caplog.text
+    assert "used its LLM budget (330 tokens of a budget of 250" in caplog.text
+
+
+def test_without_a_budget_calls_are_not_held_back(fake, predict):
+    fake.latency = 0.2
+    predict([task(i, f"text {i}") for i in range(6)], config=SENTIMENT, concurrency=6)
+    fake.latency = 0
+    assert fake.max_in_flight == 6
+
+
 def test_agreement_across_samples_is_the_score(fake, predict):
     pos, neg = {"sentiment": "Positive"}, {"sentiment": "Negative"}
     fake.script(Reply(answer=[pos, neg, pos]))

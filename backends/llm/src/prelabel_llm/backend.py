@@ -35,11 +35,12 @@ from prelabel import (
     TaskPredictions,
     UnsupportedConfig,
 )
-from prelabel_llm.calls import RetryPolicy, send, vote
+from prelabel_llm.budget import Budget, BudgetGate, worst_case
+from prelabel_llm.calls import RetryPolicy, TaskFailed, send, vote
 from prelabel_llm.prompt import SYSTEM, interactive_prompt, task_input
 from prelabel_llm.providers import ImagePart, Provider, ProviderError, Request, make_provider
 from prelabel_llm.schema import FILLABLE, AnswerFormat, InvalidAnswer, Values
-from prelabel_llm.store import Store, Usage
+from prelabel_llm.store import Store
 
 if TYPE_CHECKING:
     import httpx2
@@ -52,10 +53,6 @@ __all__ = ["LlmBackend"]
 log = logging.getLogger(__name__)
 
 DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-5"}
-
-
-class TaskFailed(Exception):
-    """A task gets an empty prediction; the message (logged) says why."""
 
 
 class LlmBackend(Backend):
@@ -126,6 +123,7 @@ class LlmBackend(Backend):
         self._http_client = http_client
         self._providers: dict[tuple[str, str, str | None, str | None], Provider] = {}
         self._stores: dict[Path, Store] = {}
+        self._budget = BudgetGate()
         self._lock = threading.Lock()
 
     def load(self) -> None:
@@ -290,14 +288,16 @@ class LlmBackend(Backend):
         """
         settings = self._settings(ctx)
         project = str(ctx.project)
+        budget = Budget(settings.budget_tokens, settings.budget_usd)
         for attempt in range(2):
-            _check_budget(settings, store.usage(project), project)
-            completion = send(provider, request, policy)
-            cost = (
-                completion.input_tokens * settings.price_input
-                + completion.output_tokens * settings.price_output
-            ) / 1e6
-            store.add_usage(project, completion.input_tokens, completion.output_tokens, cost)
+            most_in, most_out = worst_case(request)
+            first_call = (most_in + most_out, _cost(settings, most_in, most_out))
+            with self._budget.admit(
+                project, budget, lambda: store.usage(project), first_call, policy.deadline
+            ):
+                completion = send(provider, request, policy)
+                cost = _cost(settings, completion.input_tokens, completion.output_tokens)
+                store.add_usage(project, completion.input_tokens, completion.output_tokens, cost)
             problems = [
                 "no answer" if a is None else _parse(fmt, a, texts)[1] for a in completion.answers
             ]
@@ -352,18 +352,9 @@ def _parse(
         return None, str(exc)
 
 
-def _check_budget(settings: LlmBackend.Settings, usage: Usage, project: str) -> None:
-    if settings.budget_tokens is not None and usage.tokens >= settings.budget_tokens:
-        spent = f"{usage.tokens} tokens of a budget of {settings.budget_tokens}"
-    elif settings.budget_usd is not None and usage.cost >= settings.budget_usd:
-        spent = f"${usage.cost:.4f} of a budget of ${settings.budget_usd:g}"
-    else:
-        return
-    raise TaskFailed(
-        f"project {project} has used its LLM budget ({spent}, {usage.calls} calls); no more "
-        "calls are made. Raise budget_usd / budget_tokens (PRELABEL_LLM_BUDGET_USD, "
-        "PRELABEL_LLM_BUDGET_TOKENS or the project's extra_params) to continue."
-    )
+def _cost(settings: LlmBackend.Settings, input_tokens: int, output_tokens: int) -> float:
+    """USD for a call's tokens at the configured prices."""
+    return (input_tokens * settings.price_input + output_tokens * settings.price_output) / 1e6
 
 
 def _cache_key(settings: LlmBackend.Settings, request: Request) -> str:

@@ -27,7 +27,11 @@ from dataclasses import dataclass, field
 from prelabel_llm.providers import Completion, Provider, ProviderError, Request
 from prelabel_llm.schema import Values
 
-__all__ = ["RetryPolicy", "send", "vote"]
+__all__ = ["RetryPolicy", "TaskFailed", "send", "vote"]
+
+
+class TaskFailed(Exception):
+    """A task gets an empty prediction; the message (logged) says why."""
 
 
 @dataclass
