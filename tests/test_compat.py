@@ -172,6 +172,19 @@ def test_deletions_and_start_training_reach_fit_with_the_sdks_event_and_data(com
     assert make_trainer(state)(job) == {"trained": False}  # nothing left to deliver
 
 
+def test_fit_gets_the_projects_config_when_the_event_carries_none(compat_app, caplog):
+    app = compat_app("sdk_template_model.py")
+    client = app.test_client()
+    state = app.extensions["prelabel"]
+    client.post("/setup", json=SETUP)
+    project = webhook("START_TRAINING")["project"]
+    bare = {"action": "START_TRAINING", "project": {k: project[k] for k in ("id", "created_at")}}
+    assert client.post("/webhook", json=bare).status_code == 201
+    with caplog.at_level("WARNING"):
+        assert make_trainer(state)(state.queue.claim("test"))["trained"] is True
+    assert "created without a label config" not in caplog.text
+
+
 def test_start_training_trigger_keeps_annotation_events_from_fit(compat_app):
     app = compat_app("sentiment_model.py", train_trigger="start_training")
     client = app.test_client()
