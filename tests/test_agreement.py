@@ -2,27 +2,46 @@
 
 import pytest
 
-from prelabel.agreement import agreement, box_iou
+from prelabel.agreement import agreement, box_iou, region_box
 from prelabel.results import mask_to_rle
 
 
 def choice(*labels, name="c"):
-    return {"from_name": name, "to_name": "t", "type": "choices", "value": {"choices": list(labels)}}
+    return {
+        "from_name": name,
+        "to_name": "t",
+        "type": "choices",
+        "value": {"choices": list(labels)},
+    }
 
 
 def box(x, y, w, h, label="Car"):
-    return {"from_name": "b", "to_name": "i", "type": "rectanglelabels",
-            "value": {"x": x, "y": y, "width": w, "height": h, "rectanglelabels": [label]}}
+    return {
+        "from_name": "b",
+        "to_name": "i",
+        "type": "rectanglelabels",
+        "value": {"x": x, "y": y, "width": w, "height": h, "rectanglelabels": [label]},
+    }
 
 
 def span(start, end, label):
-    return {"from_name": "ner", "to_name": "t", "type": "labels",
-            "value": {"start": start, "end": end, "labels": [label]}}
+    return {
+        "from_name": "ner",
+        "to_name": "t",
+        "type": "labels",
+        "value": {"start": start, "end": end, "labels": [label]},
+    }
 
 
 def brush(mask, label="Fg"):
-    return {"from_name": "m", "to_name": "i", "type": "brushlabels", "original_width": len(mask[0]),
-            "original_height": len(mask), "value": {"format": "rle", "rle": mask_to_rle(mask), "brushlabels": [label]}}
+    return {
+        "from_name": "m",
+        "to_name": "i",
+        "type": "brushlabels",
+        "original_width": len(mask[0]),
+        "original_height": len(mask),
+        "value": {"format": "rle", "rle": mask_to_rle(mask), "brushlabels": [label]},
+    }
 
 
 def test_choices_jaccard():
@@ -41,7 +60,9 @@ def test_box_iou_and_matching():
     # IoU 0.81 matches; a wrong label does not; one missed box halves recall.
     assert agreement([box(0, 0, 10, 10)], [box(0, 0, 9, 9)]) == 1.0
     assert agreement([box(0, 0, 10, 10, "Car")], [box(0, 0, 10, 10, "Bus")]) == 0.0
-    assert agreement([box(0, 0, 10, 10)], [box(0, 0, 10, 10), box(50, 50, 10, 10)]) == pytest.approx(2 / 3)
+    assert agreement(
+        [box(0, 0, 10, 10)], [box(0, 0, 10, 10), box(50, 50, 10, 10)]
+    ) == pytest.approx(2 / 3)
 
 
 def test_spans_need_exact_offsets_and_label():
@@ -58,3 +79,18 @@ def test_mask_iou():
 
 def test_mean_over_controls():
     assert agreement([choice("A"), box(0, 0, 10, 10)], [choice("A")]) == pytest.approx(0.5)
+
+
+def test_a_rotated_rectangle_is_compared_by_its_hull_in_pixels():
+    value = {"x": 10.0, "y": 10.0, "width": 20.0, "height": 10.0, "rotation": 90}
+    # Square image: 90 degrees clockwise around (10, 10) puts the box left of that corner.
+    assert region_box({"value": value}) == pytest.approx((0.0, 10.0, 10.0, 20.0))
+    # 200 x 100 px: 40 x 10 px at (20, 10) px turns into x 10..20 px, y 10..50 px.
+    size = {"original_width": 200, "original_height": 100}
+    assert region_box({"value": value, **size}) == pytest.approx((5.0, 10.0, 5.0, 40.0))
+    assert region_box({"value": {**value, "rotation": 360}}) == (10.0, 10.0, 20.0, 10.0)
+
+    rotated = box(10, 10, 20, 10)
+    rotated["value"]["rotation"] = 90
+    assert agreement([box(5, 10, 5, 40)], [{**rotated, **size}]) == 1.0
+    assert agreement([box(10, 10, 20, 10)], [{**rotated, **size}]) == 0.0

@@ -6,7 +6,8 @@ annotated tasks) and to measure how much annotators accept pre-annotations. Per 
 * choices / taxonomy — Jaccard similarity of the chosen sets;
 * text spans — F1 over exact ``(start, end, label)`` matches;
 * rectangles, polygons, keypoints, ellipses — F1 over regions matched greedily with the same
-  label and IoU ≥ 0.5 (polygons and ellipses by bounding box; keypoints by distance ≤ 2 %);
+  label and IoU ≥ 0.5 (polygons, ellipses and rotated rectangles by bounding box; keypoints by
+  distance ≤ 2 %);
 * brush masks — IoU of the union of each label's masks, averaged over labels;
 * anything else (textarea, rating, number, …) — exact equality of the values.
 
@@ -15,6 +16,7 @@ A task's agreement is the mean over the controls present in either side; two emp
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -63,10 +65,29 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def region_box(value: Mapping[str, Any]) -> Box | None:
-    """A region's ``(x, y, width, height)`` in %: its box, or the bounding box of its shape."""
+def region_box(item: Item) -> Box | None:
+    """A region's ``(x, y, width, height)`` in %: its box, or the bounding box of its shape.
+
+    A rotated rectangle gives the axis-aligned hull of its corners, rotated clockwise around
+    its top-left corner in pixels (protocol §9.2; the image's ``original_width`` and
+    ``original_height``, or a square image when the item lacks them).
+    """
+    value = item.get("value", {})
     if {"x", "y", "width", "height"} <= value.keys():
-        return (float(value["x"]), float(value["y"]), float(value["width"]), float(value["height"]))
+        x, y = float(value["x"]), float(value["y"])
+        w, h = float(value["width"]), float(value["height"])
+        degrees = float(value.get("rotation") or 0.0)
+        if degrees % 360 == 0:
+            return (x, y, w, h)
+        angle = math.radians(degrees)
+        sx = float(item.get("original_width") or 100) / 100  # pixels per percent
+        sy = float(item.get("original_height") or 100) / 100
+        cos, sin = math.cos(angle), math.sin(angle)
+        xs, ys = [], []
+        for dx, dy in ((0.0, 0.0), (w * sx, 0.0), (w * sx, h * sy), (0.0, h * sy)):
+            xs.append(x + (dx * cos - dy * sin) / sx)
+            ys.append(y + (dx * sin + dy * cos) / sy)
+        return (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
     if {"x", "y", "radiusX", "radiusY"} <= value.keys():
         rx, ry = float(value["radiusX"]), float(value["radiusY"])
         return (float(value["x"]) - rx, float(value["y"]) - ry, 2 * rx, 2 * ry)
@@ -100,7 +121,7 @@ def _match_regions(pred: Sequence[Item], true: Sequence[Item], keypoints: bool) 
                 )
                 quality = 1.0 if dist <= KEYPOINT_DISTANCE else 0.0
             else:
-                pb, tb = region_box(pv), region_box(tv)
+                pb, tb = region_box(p), region_box(t)
                 quality = box_iou(pb, tb) if pb and tb else 0.0
             if quality > best:
                 best, best_j = quality, j

@@ -5,8 +5,8 @@ over all tasks is ranked by ``score``; going down the ranking, a prediction is a
 when it overlaps a not-yet-matched annotated region of the same label in the same task with
 IoU ≥ the threshold (the best-overlapping one is taken). AP is the area under the precision
 envelope sampled at 101 recall points; mAP is the mean over labels that have annotated regions,
-then over thresholds. Regions are compared by their boxes (polygons and ellipses by their
-bounding boxes, as :mod:`prelabel.agreement` does). Use it with predictions made at a low score
+then over thresholds. Regions are compared by their boxes (polygons, ellipses and rotated
+rectangles by their bounding boxes, as :mod:`prelabel.agreement` does). Use it with predictions made at a low score
 threshold: AP rewards ranking, and regions cut off by a threshold cap the reachable recall.
 """
 
@@ -37,7 +37,7 @@ def _regions(items: Iterable[Item]) -> list[tuple[str, Box, float]]:
         value = item.get("value")
         if item.get("type") not in REGION_TYPES or not isinstance(value, Mapping):
             continue
-        box = region_box(value)
+        box = region_box(item)
         if box is not None:
             score = item.get("score")
             found.append((region_label(value), box, float(score) if score is not None else 1.0))
