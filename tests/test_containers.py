@@ -21,7 +21,9 @@ def tool(name):
 
 
 def test_dockerfile_passes_hadolint():
-    proc = subprocess.run([tool("hadolint"), str(ROOT / "compose" / "Dockerfile")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [tool("hadolint"), str(ROOT / "compose" / "Dockerfile")], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -36,7 +38,10 @@ def test_compose_files_follow_the_compose_spec():
 
 
 @pytest.mark.parametrize(
-    "backend", sorted(p.name for p in (ROOT / "backends").iterdir() if p.is_dir() and not p.name.startswith("_"))
+    "backend",
+    sorted(
+        p.name for p in (ROOT / "backends").iterdir() if p.is_dir() and not p.name.startswith("_")
+    ),
 )
 def test_every_backend_has_a_compose_service(backend):
     fragment = ROOT / "compose" / f"{backend}.yaml"

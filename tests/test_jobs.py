@@ -59,7 +59,11 @@ def test_enqueue_creates_a_queued_job(queue):
     job = queue.enqueue(A, reason="ANNOTATION_CREATED")
     assert job.id == "train-1_1700000000-0001"
     assert (job.project, job.kind, job.status, job.reason, job.coalesced) == (
-        A, "train", "queued", "ANNOTATION_CREATED", 1
+        A,
+        "train",
+        "queued",
+        "ANNOTATION_CREATED",
+        1,
     )
     assert job.payload == {} and job.result == {} and job.error is None
     assert job.started_at is None and job.finished_at is None and job.heartbeat_at is None
@@ -116,7 +120,11 @@ def test_finish_get_list_counts(queue):
     assert [j.id for j in queue.list(A)] == [ok.id]
     assert len(queue.list(limit=1)) == 1
     assert queue.counts() == {
-        "queued": 0, "running": 0, "succeeded": 1, "failed": 1, "cancelled": 0
+        "queued": 0,
+        "running": 0,
+        "succeeded": 1,
+        "failed": 1,
+        "cancelled": 0,
     }
     with pytest.raises(NotFound, match="train-9-0042"):
         queue.get("train-9-0042")
@@ -194,9 +202,7 @@ def test_stale_job_merges_into_a_queued_sibling(db):
     assert stale.status == "cancelled" and f"merged into queued job {queued.id}" in stale.error
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"stale_after": 0}, {"max_attempts": 0}, {"keep_finished": 0}]
-)
+@pytest.mark.parametrize("kwargs", [{"stale_after": 0}, {"max_attempts": 0}, {"keep_finished": 0}])
 def test_queue_rejects_nonsense_limits(db, kwargs):
     with pytest.raises(ValueError, match="JobQueue needs"):
         JobQueue(db, **kwargs)
@@ -227,7 +233,11 @@ def test_run_once_records_result_and_failure(queue):
     queue.enqueue(A, reason="e")
     queue.enqueue(B, reason="e")
     ok, bad = runner.run_once(), runner.run_once()
-    assert (ok.status, ok.result, ok.worker) == ("succeeded", {"version": "m-1", "promoted": True}, "w")
+    assert (ok.status, ok.result, ok.worker) == (
+        "succeeded",
+        {"version": "m-1", "promoted": True},
+        "w",
+    )
     assert (bad.status, bad.error) == ("failed", "ValueError: no annotations yet")
     assert runner.run_once() is None
 

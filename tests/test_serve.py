@@ -31,9 +31,25 @@ def server(tmp_path):
     env.update(PRELABEL_MODEL_DIR=str(tmp_path / "model-dir"), PRELABEL_LOG_LEVEL="WARNING")
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "prelabel", "serve", "textcls", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "2", "--threads", "2"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "prelabel",
+            "serve",
+            "textcls",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--threads",
+            "2",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     deadline = time.monotonic() + 60
@@ -56,16 +72,31 @@ def server(tmp_path):
 
 
 def annotated(i, text, label):
-    result = [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]
+    result = [
+        {
+            "from_name": "sentiment",
+            "to_name": "text",
+            "type": "choices",
+            "value": {"choices": [label]},
+        }
+    ]
     return {"id": i, "data": {"text": text}, "annotations": [{"id": i, "result": result}]}
 
 
 def test_promoted_version_is_served_by_every_worker(server):
-    setup = {"project": PROJECT, "schema": CONFIG, "hostname": "", "access_token": "", "extra_params": None}
+    setup = {
+        "project": PROJECT,
+        "schema": CONFIG,
+        "hostname": "",
+        "access_token": "",
+        "extra_params": None,
+    }
     assert server.post("/setup", json=setup).json()["model_version"] == "textcls-0.1.0"
     tasks = [annotated(i, f"love it great {i}", "Positive") for i in range(6)]
     tasks += [annotated(100 + i, f"hate it awful {i}", "Negative") for i in range(6)]
-    job = server.post("/train", json={"annotations": tasks, "project": PROJECT, "label_config": CONFIG}).json()["job"]
+    job = server.post(
+        "/train", json={"annotations": tasks, "project": PROJECT, "label_config": CONFIG}
+    ).json()["job"]
     deadline = time.monotonic() + 60
     while (state := server.get(f"/jobs/{job}").json())["status"] in ("queued", "running"):
         assert time.monotonic() < deadline, state
@@ -74,8 +105,12 @@ def test_promoted_version_is_served_by_every_worker(server):
     assert state["result"]["promoted"] is True
     versions = {server.post("/setup", json=setup).json()["model_version"] for _ in range(30)}
     assert versions == {"textcls-1"}
-    body = {"tasks": [{"id": 1, "data": {"text": "I love it, great"}}], "project": PROJECT,
-            "label_config": CONFIG, "params": {"context": None}}
+    body = {
+        "tasks": [{"id": 1, "data": {"text": "I love it, great"}}],
+        "project": PROJECT,
+        "label_config": CONFIG,
+        "params": {"context": None},
+    }
     (prediction,) = server.post("/predict", json=body).json()["results"]
     assert prediction["model_version"] == "textcls-1"
     assert prediction["result"][0]["value"]["choices"] == ["Positive"]

@@ -8,13 +8,17 @@ from prelabel_textcls import TextClassifierBackend
 
 
 def test_unknown_core_variable_is_named_with_a_suggestion():
-    with pytest.raises(ConfigError, match=r"PRELABEL_MODEL_DIRR.*Did you mean PRELABEL_MODEL_DIR\?"):
+    with pytest.raises(
+        ConfigError, match=r"PRELABEL_MODEL_DIRR.*Did you mean PRELABEL_MODEL_DIR\?"
+    ):
         check_environment({"PRELABEL_MODEL_DIRR": "/x"}, {})
 
 
 def test_unknown_backend_variable_is_rejected_and_known_ones_pass():
     prefixes = {"PRELABEL_TEXTCLS_": TextClassifierBackend.Settings}
-    check_environment({"PRELABEL_TEXTCLS_THRESHOLD": "0.3", "PRELABEL_BACKEND": "textcls", "HOME": "/"}, prefixes)
+    check_environment(
+        {"PRELABEL_TEXTCLS_THRESHOLD": "0.3", "PRELABEL_BACKEND": "textcls", "HOME": "/"}, prefixes
+    )
     with pytest.raises(ConfigError, match="PRELABEL_TEXTCLS_TRESHOLD"):
         check_environment({"PRELABEL_TEXTCLS_TRESHOLD": "0.3"}, prefixes)
 

@@ -63,12 +63,18 @@ def test_remember_setup_round_trips_and_skips_unchanged_writes(store):
     store.remember_setup(KEY, **args, access_token="tok", label_config="<View/>")
     state = store.project(KEY)
     assert (state.extra_params, state.hostname, state.access_token, state.label_config) == (
-        {"a": [1], "b": 1}, "http://ls:8080", "tok", "<View/>"
+        {"a": [1], "b": 1},
+        "http://ls:8080",
+        "tok",
+        "<View/>",
     )
     before = sql(store, "SELECT updated_at FROM projects")
     # Same values (keys in another order, config omitted): nothing is written.
     store.remember_setup(
-        KEY, extra_params={"a": [1], "b": 1}, hostname="http://ls:8080", access_token="tok",
+        KEY,
+        extra_params={"a": [1], "b": 1},
+        hostname="http://ls:8080",
+        access_token="tok",
         label_config=None,
     )
     assert sql(store, "SELECT updated_at FROM projects") == before
@@ -120,7 +126,9 @@ def test_promote_renames_workdir_and_rotates_statuses(store):
     promote(store, content="three")
     assert served(store) == "three"
     assert [(v.name, v.status) for v in store.versions(KEY)] == [
-        ("m-3", "current"), ("m-2", "previous"), ("m-1", "retired"),
+        ("m-3", "current"),
+        ("m-2", "previous"),
+        ("m-1", "retired"),
     ]
     assert store.project(KEY).current == store.current_version(KEY)
     assert store.current_version(OTHER) is None
@@ -352,8 +360,12 @@ def test_malformed_events_are_bad_requests_and_store_nothing(store):
 def test_delete_by_annotation_and_task_ids(store):
     store.upsert_annotations(
         KEY,
-        [(task(1), ann(10, 1)), (task(1), ann(11, 1)), (task(2), ann(20, 2)),
-         (task(3), ann(30, 3, cancelled=True))],
+        [
+            (task(1), ann(10, 1)),
+            (task(1), ann(11, 1)),
+            (task(2), ann(20, 2)),
+            (task(3), ann(30, 3, cancelled=True)),
+        ],
     )
     assert store.delete_annotations(KEY, [10, 999]) == 1
     assert store.delete_annotations(KEY, [30]) == 0  # only a tombstone went
@@ -397,4 +409,3 @@ def test_everything_survives_a_restart(store):
     assert reopened.annotated_tasks(KEY) == store.annotated_tasks(KEY)
     assert reopened.counters() == store.counters()
     assert reopened.rollback(KEY).name == "m-1"
-

@@ -78,7 +78,9 @@ class AcceptanceTracker:
         try:
             self._pending.put_nowait((project, served))
         except queue.Full:
-            log.warning("Acceptance writer is behind; %d served predictions not recorded.", len(served))
+            log.warning(
+                "Acceptance writer is behind; %d served predictions not recorded.", len(served)
+            )
 
     def flush(self) -> None:
         """Wait until every queued batch is written."""
