@@ -19,7 +19,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
-from prelabel.backend import TrainJob, TrainResult
+from prelabel.backend import Evaluation, TrainJob, TrainResult
 from prelabel.project import ProjectKey
 from prelabel.results import Prediction
 from prelabel.settings import BackendSettings
@@ -562,8 +562,6 @@ def test_worse_challenger_is_rejected_and_champion_stays(make_app, ls_request, w
 class SelfScoringBackend(ReferenceBackend):
     """Gates on its own metric: each version scores what ``fit`` wrote into it."""
 
-    gate_metric: ClassVar[str] = "quality"
-
     def __init__(self, scores: list[float]) -> None:
         super().__init__()
         self.scores = scores
@@ -578,8 +576,8 @@ class SelfScoringBackend(ReferenceBackend):
         annotated = all(t.get("annotations") for t in tasks)
         self.evaluated.append((ctx.model_version, len(tasks), annotated))
         if ctx.model_dir is None:
-            return 0.0
-        return float((ctx.model_dir / "quality").read_text())
+            return Evaluation("quality", 0.0)
+        return Evaluation("quality", float((ctx.model_dir / "quality").read_text()))
 
 
 def test_the_gate_uses_the_backends_own_metric(make_app, ls_request, wait_job):

@@ -3,7 +3,7 @@
 The public surface for backend authors is re-exported here; everything else is internal.
 """
 
-from prelabel.backend import Backend, Context, TaskPredictions, TrainJob, TrainResult
+from prelabel.backend import Backend, Context, Evaluation, TaskPredictions, TrainJob, TrainResult
 from prelabel.errors import (
     BackendLoadError,
     BackendNotFound,
@@ -24,6 +24,7 @@ __all__ = [
     "BackendSettings",
     "Context",
     "CoreSettings",
+    "Evaluation",
     "MediaError",
     "Prediction",
     "PrelabelError",

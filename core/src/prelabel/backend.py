@@ -22,7 +22,16 @@ if TYPE_CHECKING:
     from prelabel.media import MediaResolver
     from prelabel.testing.scenario import Scenario
 
-__all__ = ["Backend", "Context", "TaskPredictions", "TrainJob", "TrainResult"]
+__all__ = [
+    "Backend",
+    "Context",
+    "Evaluation",
+    "TaskPredictions",
+    "TrainJob",
+    "TrainResult",
+    "first_annotation",
+    "unannotated",
+]
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -108,6 +117,31 @@ class TrainResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """A version's score on held-out annotated tasks, and the name of what it measures.
+
+    Attributes:
+        metric: e.g. ``"agreement"`` or ``"map50_95"``; names the version's metrics
+            ``holdout_<metric>`` and ``champion_<metric>``.
+        value: higher is better; the gate promotes a challenger whose value is not lower.
+    """
+
+    metric: str
+    value: float
+
+
+def unannotated(tasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``tasks`` without annotations and predictions, as ``/predict`` gets them."""
+    return [{k: v for k, v in t.items() if k not in ("annotations", "predictions")} for t in tasks]
+
+
+def first_annotation(task: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The ``result`` of a task's first annotation (``[]`` without one)."""
+    annotations = task.get("annotations") or [{}]
+    return list(annotations[0].get("result") or [])
+
+
 class Backend(ABC):
     """Base class of every prelabel backend.
 
@@ -128,9 +162,6 @@ class Backend(ABC):
     #: The backend keeps its own training data and versions (e.g. ``prelabel.compat``): jobs
     #: call :meth:`fit` with no tasks, and the server neither gates nor promotes versions.
     trains_itself: ClassVar[bool] = False
-    #: What :meth:`evaluate` measures; the gate records ``holdout_<gate_metric>`` and
-    #: ``champion_<gate_metric>`` with the version.
-    gate_metric: ClassVar[str] = "agreement"
 
     class Settings(BackendSettings):
         """The backend's options; override with a subclass of :class:`BackendSettings`."""
@@ -210,26 +241,22 @@ class Backend(ABC):
         """Labeling configs and tasks for ``prelabel check`` (see :mod:`prelabel.testing`)."""
         return ()
 
-    def evaluate(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> float:
-        """Score (higher is better) of the version in ``ctx.model_dir`` on annotated ``tasks``.
+    def evaluate(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> Evaluation:
+        """Score the version in ``ctx.model_dir`` on annotated ``tasks`` (higher is better).
 
         The promotion gate calls it for the challenger and the champion on the same held-out
-        tasks, in the job runner. The default is the mean :func:`prelabel.agreement.agreement`
-        of :meth:`predict` (run on the tasks without their annotations) with each task's
-        first annotation; override it with the metric users judge the model by, and set
-        :attr:`gate_metric` to its name.
+        tasks, in the job runner, and records ``holdout_<metric>`` and ``champion_<metric>``
+        with the version. The default is the mean :func:`prelabel.agreement.agreement` of
+        :meth:`predict` (run on :func:`unannotated` copies of the tasks) with each task's first
+        annotation; override it with the metric users judge the model by.
         """
-        bare = [
-            {k: v for k, v in t.items() if k not in ("annotations", "predictions")} for t in tasks
-        ]
         total = 0.0
-        for task, output in zip(tasks, self.predict(bare, ctx), strict=False):
+        for task, output in zip(tasks, self.predict(unannotated(tasks), ctx), strict=False):
             first = (
                 output if isinstance(output, Prediction) else next(iter(output), Prediction.empty())
             )
-            annotation = task["annotations"][0].get("result", [])
-            total += agreement([r.to_ls() for r in first.result], annotation)
-        return total / len(tasks) if tasks else 0.0
+            total += agreement([r.to_ls() for r in first.result], first_annotation(task))
+        return Evaluation("agreement", total / len(tasks) if tasks else 0.0)
 
     def fit(self, job: TrainJob) -> TrainResult | None:
         """Train a new version into ``job.workdir``; return ``None`` when there is nothing to train.

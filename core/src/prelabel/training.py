@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from prelabel.backend import Backend, Context, TrainJob
+from prelabel.backend import Backend, Context, Evaluation, TrainJob
 from prelabel.config import LabelConfig
 from prelabel.errors import ConfigError, PrelabelError
 from prelabel.jobs import Job
@@ -130,11 +130,12 @@ class Trainer:
                     settings=backend_settings,
                     media=media,
                 )
-                challenger = evaluate(model_dir=workdir, version="challenger")
-                champion_score = evaluate(
-                    model_dir=champion.path if champion else None, version="champion"
+                scored = (
+                    evaluate(model_dir=workdir, version="challenger"),
+                    evaluate(model_dir=champion.path if champion else None, version="champion"),
                 )
-                metric = self.backend.gate_metric
+                metric = next((e.metric for e in scored if e is not None), "score")
+                challenger, champion_score = (e.value if e is not None else 0.0 for e in scored)
                 metrics.update(
                     {f"holdout_{metric}": challenger, f"champion_{metric}": champion_score}
                 )
@@ -168,8 +169,11 @@ class Trainer:
         media: MediaResolver,
         model_dir: Path | None,
         version: str,
-    ) -> float:
-        """The backend's :meth:`~prelabel.Backend.evaluate` of ``model_dir`` on ``tasks``."""
+    ) -> Evaluation | None:
+        """The backend's :meth:`~prelabel.Backend.evaluate` of ``model_dir`` on ``tasks``.
+
+        ``None`` when it raised: the version then scores 0.
+        """
         ctx = Context(
             project=key,
             label_config=config,
@@ -180,10 +184,10 @@ class Trainer:
             media=media,
         )
         try:
-            return float(self.backend.evaluate(tasks, ctx))
+            return self.backend.evaluate(tasks, ctx)
         except Exception:
             log.exception("Evaluating %s on held-out tasks failed; it scores 0.", version)
-            return 0.0
+            return None
 
     def _train_itself(self, job: Job, config: LabelConfig, state: ProjectState) -> dict[str, Any]:
         """A backend with its own data and versions: one ``fit`` call, no gate, no promotion."""
