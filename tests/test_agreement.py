@@ -94,3 +94,17 @@ def test_a_rotated_rectangle_is_compared_by_its_hull_in_pixels():
     rotated["value"]["rotation"] = 90
     assert agreement([box(5, 10, 5, 40)], [{**rotated, **size}]) == 1.0
     assert agreement([box(10, 10, 20, 10)], [{**rotated, **size}]) == 0.0
+
+
+def test_a_rotated_ellipse_is_compared_by_the_box_around_its_outline():
+    # radiusX 20 %, radiusY 10 % of a square image, turned 90 degrees: 20 wide, 40 high.
+    value = {"x": 50.0, "y": 50.0, "radiusX": 20.0, "radiusY": 10.0, "rotation": 90}
+    assert region_box({"value": value}) == pytest.approx((40.0, 30.0, 20.0, 40.0))
+    # On a 200 x 100 px image the radii are 40 px and 10 px; turned 90 degrees the ellipse
+    # is 20 px (10 %) wide and 80 px (80 %) high.
+    size = {"original_width": 200, "original_height": 100}
+    assert region_box({"value": value, **size}) == pytest.approx((45.0, 10.0, 10.0, 80.0))
+    # 45 degrees on a square image: both half extents are sqrt((20² + 10²) / 2).
+    half = ((20**2 + 10**2) / 2) ** 0.5
+    turned = region_box({"value": {**value, "rotation": 45}})
+    assert turned == pytest.approx((50 - half, 50 - half, 2 * half, 2 * half))

@@ -103,7 +103,7 @@ def test_polygons_compare_by_bounding_box_and_other_types_are_ignored() -> None:
     assert mean_average_precision([([polygon, choice], [box(0, 0, 10, 10)])]) == pytest.approx(1.0)
 
 
-def test_nothing_to_compare_is_none_and_only_false_positives_score_zero() -> None:
+def test_without_annotated_regions_the_precision_is_undefined() -> None:
     assert mean_average_precision([([], [])]) is None
     assert mean_average_precision([]) is None
-    assert mean_average_precision([([box(0, 0, 5, 5, score=0.9)], [])]) == 0.0
+    assert mean_average_precision([([box(0, 0, 5, 5, score=0.9)], [])]) is None

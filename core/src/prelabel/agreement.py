@@ -65,12 +65,20 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _pixels_per_percent(item: Item) -> tuple[float, float]:
+    """The image's pixels per percent of its width and height (a square without its size)."""
+    return float(item.get("original_width") or 100) / 100, float(
+        item.get("original_height") or 100
+    ) / 100
+
+
 def region_box(item: Item) -> Box | None:
     """A region's ``(x, y, width, height)`` in %: its box, or the bounding box of its shape.
 
     A rotated rectangle gives the axis-aligned hull of its corners, rotated clockwise around
-    its top-left corner in pixels (protocol §9.2; the image's ``original_width`` and
-    ``original_height``, or a square image when the item lacks them).
+    its top-left corner in pixels (protocol §9.2), a rotated ellipse that of its outline,
+    rotated around its centre (the image's ``original_width`` and ``original_height``, or a
+    square image when the item lacks them).
     """
     value = item.get("value", {})
     if {"x", "y", "width", "height"} <= value.keys():
@@ -80,8 +88,7 @@ def region_box(item: Item) -> Box | None:
         if degrees % 360 == 0:
             return (x, y, w, h)
         angle = math.radians(degrees)
-        sx = float(item.get("original_width") or 100) / 100  # pixels per percent
-        sy = float(item.get("original_height") or 100) / 100
+        sx, sy = _pixels_per_percent(item)
         cos, sin = math.cos(angle), math.sin(angle)
         xs, ys = [], []
         for dx, dy in ((0.0, 0.0), (w * sx, 0.0), (w * sx, h * sy), (0.0, h * sy)):
@@ -90,6 +97,14 @@ def region_box(item: Item) -> Box | None:
         return (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
     if {"x", "y", "radiusX", "radiusY"} <= value.keys():
         rx, ry = float(value["radiusX"]), float(value["radiusY"])
+        angle = math.radians(float(value.get("rotation") or 0.0))
+        if angle:  # rotated around its centre: half extents of the rotated ellipse, in pixels
+            sx, sy = _pixels_per_percent(item)
+            cos, sin = math.cos(angle), math.sin(angle)
+            rx, ry = (
+                math.hypot(rx * sx * cos, ry * sy * sin) / sx,
+                math.hypot(rx * sx * sin, ry * sy * cos) / sy,
+            )
         return (float(value["x"]) - rx, float(value["y"]) - ry, 2 * rx, 2 * ry)
     points = value.get("points")
     if isinstance(points, list) and points:

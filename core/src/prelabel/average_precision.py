@@ -55,14 +55,41 @@ def _average_precision(hits: Sequence[bool], n_true: int) -> float:
     return float(sampled.mean())
 
 
+def _overlaps(
+    ranked: list[tuple[float, int, Box]], truths: Mapping[int, list[Box]]
+) -> list[list[tuple[float, int]]]:
+    """Per prediction: ``(IoU, truth index)`` with each object of its task, largest first."""
+    return [
+        sorted(((box_iou(box, t), j) for j, t in enumerate(truths.get(task, ()))), reverse=True)
+        for _, task, box in ranked
+    ]
+
+
+def _hits(
+    overlaps: list[list[tuple[float, int]]], tasks: list[int], threshold: float
+) -> list[bool]:
+    """Greedy matching at ``threshold``, best score first: a prediction takes the free object
+    it overlaps most; with none at ≥ ``threshold`` it is a false positive."""
+    used: set[tuple[int, int]] = set()
+    hits = []
+    for candidates, task in zip(overlaps, tasks, strict=True):
+        match = next(
+            (j for iou, j in candidates if iou >= threshold and (task, j) not in used), None
+        )
+        if match is not None:
+            used.add((task, match))
+        hits.append(match is not None)
+    return hits
+
+
 def mean_average_precision(
     pairs: Iterable[tuple[Iterable[Item], Iterable[Item]]],
     iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
 ) -> float | None:
     """mAP over tasks of ``(predicted results, annotated results)`` pairs (LS result lists).
 
-    Returns ``None`` when neither side has a region to compare; ``0.0`` when only the
-    predictions have regions (all false positives).
+    Returns ``None`` when no annotated region exists: precision over no objects is undefined
+    (COCO leaves such categories out, too).
     """
     predicted: dict[str, list[tuple[float, int, Box]]] = defaultdict(list)
     annotated: dict[str, dict[int, list[Box]]] = defaultdict(lambda: defaultdict(list))
@@ -72,24 +99,16 @@ def mean_average_precision(
         for label, box, _ in _regions(true):
             annotated[label][task].append(box)
     if not annotated:
-        return 0.0 if predicted else None
-    per_threshold = []
-    for threshold in iou_thresholds:
-        aps = []
-        for label, truths in annotated.items():
-            n_true = sum(len(boxes) for boxes in truths.values())
-            ranked = sorted(predicted.get(label, []), key=lambda p: -p[0])
-            used: set[tuple[int, int]] = set()
-            hits = []
-            for _, task, box in ranked:
-                best, best_j = threshold, -1
-                for j, truth in enumerate(truths.get(task, ())):
-                    iou = box_iou(box, truth)
-                    if (task, j) not in used and iou >= best:
-                        best, best_j = iou, j
-                if best_j >= 0:
-                    used.add((task, best_j))
-                hits.append(best_j >= 0)
-            aps.append(_average_precision(hits, n_true) if hits else 0.0)
-        per_threshold.append(sum(aps) / len(aps))
-    return sum(per_threshold) / len(per_threshold)
+        return None
+    per_label = []
+    for label, truths in annotated.items():
+        n_true = sum(len(boxes) for boxes in truths.values())
+        ranked = sorted(predicted.get(label, []), key=lambda p: -p[0])
+        overlaps = _overlaps(ranked, truths)
+        tasks = [task for _, task, _ in ranked]
+        aps = [
+            _average_precision(_hits(overlaps, tasks, t), n_true) if ranked else 0.0
+            for t in iou_thresholds
+        ]
+        per_label.append(sum(aps) / len(aps))
+    return sum(per_label) / len(per_label)
