@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from prelabel import BackendLoadError, UnsupportedConfig
+from prelabel import BackendLoadError, Evaluation, UnsupportedConfig
 from prelabel.config import LabelConfig
 from prelabel.testing import make_context
 from prelabel_yolo import YoloBackend
@@ -146,7 +146,6 @@ def test_evaluate_is_map50_95_and_agrees_with_ultralytics_val(
     from ultralytics import YOLO
 
     backend, version_dir, _, shapes_config = trained
-    assert backend.gate_metric == "map50_95"
     rng = np.random.default_rng(7)  # images the model has never seen
     images = [shapes_image(rng, 96, 72, ["red"]) for _ in range(16)]
     tasks = [
@@ -160,7 +159,9 @@ def test_evaluate_is_map50_95_and_agrees_with_ultralytics_val(
     ctx = make_context(
         backend, shapes_config, media=tmp_path, model_dir=version_dir, extra_params={"imgsz": 96}
     )
-    ours = backend.evaluate(tasks, ctx)
+    evaluation = backend.evaluate(tasks, ctx)
+    assert evaluation.metric == "map50_95"
+    ours = evaluation.value
 
     # The same images as an ultralytics dataset (labels written here, from the drawn shapes).
     for split in ("images", "labels"):
@@ -188,4 +189,63 @@ def test_evaluate_is_map50_95_and_agrees_with_ultralytics_val(
         media=tmp_path,
         extra_params={"imgsz": 96, "detect_model": "coco-random.pt"},
     )
-    assert backend.evaluate(tasks, base) < 0.05
+    assert backend.evaluate(tasks, base).value < 0.05
+
+
+def _annotated_tasks(images: list[tuple[bytes, list[Shape]]], boxes: bool) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": i,
+            "data": {"image": data_uri(png)},
+            "annotations": [{"result": box_result(shapes, (96, 72)) if boxes else []}],
+        }
+        for i, (png, shapes) in enumerate(images)
+    ]
+
+
+def test_evaluate_without_annotated_boxes_scores_what_would_be_served(
+    trained: tuple[YoloBackend, Path, dict[str, float], str], tmp_path: Path
+) -> None:
+    """mAP is undefined without objects; then boxes served on images annotated empty cost."""
+    backend, version_dir, _, shapes_config = trained
+    ctx = make_context(
+        backend, shapes_config, media=tmp_path, model_dir=version_dir, extra_params={"imgsz": 96}
+    )
+    rng = np.random.default_rng(8)
+    blank = backend.evaluate(
+        _annotated_tasks([shapes_image(rng, 96, 72, []) for _ in range(6)], False), ctx
+    )
+    denied = backend.evaluate(
+        _annotated_tasks([shapes_image(rng, 96, 72, ["red"]) for _ in range(6)], False), ctx
+    )
+    assert blank.metric == denied.metric == "agreement"
+    assert blank.value >= 5 / 6  # noise alone: (next to) nothing served, nothing annotated
+    assert denied.value <= 1 / 6  # a red box served where the annotator drew none
+
+
+def test_evaluate_averages_map_and_agreement_over_controls(
+    trained: tuple[YoloBackend, Path, dict[str, float], str], tmp_path: Path
+) -> None:
+    backend, version_dir, _, shapes_config = trained
+    masks = (
+        '<BrushLabels name="mask" toName="image">'
+        '<Label value="blob" predicted_values="person,car"/></BrushLabels>'
+    )
+    mixed = shapes_config.replace("</View>", masks + "</View>")
+    only_masks = '<View><Image name="image" value="$image"/>' + masks + "</View>"
+    rng = np.random.default_rng(9)
+    tasks = _annotated_tasks([shapes_image(rng, 96, 72, ["red"]) for _ in range(6)], True)
+
+    def evaluate(config: str) -> Evaluation:
+        ctx = make_context(
+            backend, config, media=tmp_path, model_dir=version_dir, extra_params={"imgsz": 96}
+        )
+        return backend.evaluate(tasks, ctx)
+
+    boxes, brush, both = evaluate(shapes_config), evaluate(only_masks), evaluate(mixed)
+    assert (boxes.metric, brush.metric, both.metric) == (
+        "map50_95",
+        "agreement",
+        "map50_95_and_agreement",
+    )
+    assert both.value == pytest.approx((boxes.value + brush.value) / 2)

@@ -29,14 +29,14 @@ from prelabel import (
     BackendSettings,
     Context,
     CoreSettings,
+    Evaluation,
     Prediction,
     TaskPredictions,
     TrainJob,
     TrainResult,
     UnsupportedConfig,
 )
-from prelabel.agreement import agreement
-from prelabel.average_precision import mean_average_precision
+from prelabel.backend import first_annotation, unannotated
 from prelabel.config import Control, LabelConfig, LabelMap, ObjectTag
 from prelabel_yolo.controls import (
     TASKS_FOR,
@@ -46,6 +46,7 @@ from prelabel_yolo.controls import (
     convert,
     keypoint_labels,
 )
+from prelabel_yolo.evaluation import EVAL_CONF, RANKED, Scored, score
 from prelabel_yolo.images import batches
 from prelabel_yolo.models import LoadedModel, ModelCache
 from prelabel_yolo.video import (
@@ -73,8 +74,6 @@ DEFAULT_MODEL = {
     "videorectangle": "detect_model",
 }
 KINDS = ("detect", "segment", "pose", "classify")
-#: Confidence floor of held-out evaluation (ultralytics validates at 0.001 too).
-EVAL_CONF = 0.001
 
 
 def tuned_weights(model_dir: Path | None, control: Control) -> Path | None:
@@ -138,7 +137,6 @@ class YoloBackend(Backend):
         }
     )
     heavy_modules: ClassVar[tuple[str, ...]] = ("torch", "ultralytics", "cv2")
-    gate_metric: ClassVar[str] = "map50_95"
 
     class Settings(BackendSettings):
         """Options (env ``PRELABEL_YOLO_*`` or per project via LS's extra_params)."""
@@ -407,17 +405,26 @@ class YoloBackend(Backend):
         settings = ctx.settings
         assert isinstance(settings, self.Settings)
         plans = self._plan(ctx.label_config, settings, ctx.model_dir)
+        return [_prediction(found) for found in self._run(tasks, plans, ctx, settings, self.stats)]
+
+    def _run(
+        self,
+        tasks: Sequence[Mapping[str, Any]],
+        plans: Plans,
+        ctx: Context,
+        settings: YoloBackend.Settings,
+        stats: PredictStats,
+    ) -> list[list[Outcome]]:
+        """Per task: the outcome of each image control, then of each video control that read it."""
         outcomes: list[list[Outcome]] = [[] for _ in tasks]
         if plans.images:
-            self._predict_images(tasks, plans.images, ctx, settings, outcomes, self.stats)
+            self._predict_images(tasks, plans.images, ctx, settings, outcomes, stats)
         for video in plans.videos:
             for task, found in zip(tasks, outcomes, strict=True):
-                outcome = track_task(
-                    video, task, ctx.media, self._run_options(settings), self.stats
-                )
+                outcome = track_task(video, task, ctx.media, self._run_options(settings), stats)
                 if outcome is not None:
                     found.append(outcome)
-        return [_prediction(found) for found in outcomes]
+        return outcomes
 
     def _predict_images(
         self,
@@ -461,56 +468,31 @@ class YoloBackend(Backend):
         with plan.model.lock:
             return plan.model.yolo.predict(images, **options)
 
-    def evaluate(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> float:
-        """The promotion gate's score: mAP50-95 on the held-out annotated ``tasks``.
+    def evaluate(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> Evaluation:
+        """The promotion gate's score: mAP50-95 for boxes and polygons, agreement for the rest.
 
-        Box (``RectangleLabels``) and ``PolygonLabels`` controls are scored by COCO-style
-        mAP50-95 (:mod:`prelabel.average_precision`) of their regions predicted at
-        ``conf`` 0.001, as ultralytics validates, after label mapping, so a base model and a
-        fine-tuned one are measured alike. Other controls score core's agreement with the
-        annotation. The result is the mean over controls.
+        See :mod:`prelabel_yolo.evaluation`. Runs every control once; what it finds is not
+        served, so it stays out of :attr:`stats`.
         """
         settings = ctx.settings
         assert isinstance(settings, self.Settings)
         plans = self._plan(ctx.label_config, settings, ctx.model_dir)
-        ranked = [
-            replace(p, conf=EVAL_CONF, floor=EVAL_CONF)
+        lowered = [
+            replace(p, conf=EVAL_CONF, floor=EVAL_CONF) if p.control.type in RANKED else p
             for p in plans.images
-            if p.control.type in ("rectanglelabels", "polygonlabels")
         ]
-        if not ranked:
-            return super().evaluate(tasks, ctx)
-        bare = [
-            {k: v for k, v in t.items() if k not in ("annotations", "predictions")} for t in tasks
-        ]
-        annotated = [t["annotations"][0].get("result", []) for t in tasks]
-        found: list[list[Outcome]] = [[] for _ in tasks]
-        self._predict_images(bare, ranked, ctx, settings, found, PredictStats())
-        scores = []
-        for plan in ranked:
-            name = plan.control.name
-            pairs = [
-                (
-                    [r.to_ls() for o in outcome for r in o.regions if r.from_name == name],
-                    [item for item in result if item.get("from_name") == name],
-                )
-                for outcome, result in zip(found, annotated, strict=True)
-            ]
-            score = mean_average_precision(pairs)
-            scores.append(1.0 if score is None else score)  # nothing to find, nothing found
-        scored = {p.control.name for p in ranked}
-        others = [p.control.name for p in plans.images if p.control.name not in scored]
-        others += [v.control.name for v in plans.videos]
-        if others:
-            predicted = self.predict(bare, ctx)
-            for name in others:
-                total = 0.0
-                for prediction, result in zip(predicted, annotated, strict=True):
-                    assert isinstance(prediction, Prediction)
-                    ours = [r.to_ls() for r in prediction.result if r.from_name == name]
-                    total += agreement(ours, [i for i in result if i.get("from_name") == name])
-                scores.append(total / len(tasks))
-        return sum(scores) / len(scores)
+        found = self._run(
+            unannotated(tasks), Plans(lowered, plans.videos), ctx, settings, PredictStats()
+        )
+        controls = [
+            Scored(
+                {p.control.name} | ({p.box_control.name} if p.box_control else set()),
+                p.conf if p.control.type in RANKED else None,
+            )
+            for p in plans.images
+        ] + [Scored({v.control.name}) for v in plans.videos]
+        predicted = [[r.to_ls() for o in outcomes for r in o.regions] for outcomes in found]
+        return score(controls, predicted, [first_annotation(t) for t in tasks])
 
     def fit(self, job: TrainJob) -> TrainResult | None:
         """Fine-tune each trainable control's model on the project's annotations.
