@@ -205,17 +205,17 @@ def test_concurrent_calls_cannot_overshoot_the_budget_together(fake, predict, ca
     out = predict(tasks, config=SENTIMENT, budget_tokens=250, concurrency=8)
     fake.latency = 0
     assert sum(bool(p.result) for p in out) == 3 and len(fake.calls) == 3
-    assert fake.max_in_flight == 2
+    assert fake.max_in_flight <= 2  # without the gate: all eight at once
     assert Store(tmp_path / "state" / "llm.sqlite").usage("1.1700000000").tokens == 330
     assert "5 task(s) got no prediction" in caplog.text
     assert "used its LLM budget (330 tokens of a budget of 250" in caplog.text
 
 
 def test_without_a_budget_calls_are_not_held_back(fake, predict):
-    fake.latency = 0.2
+    fake.latency = 0.5
     predict([task(i, f"text {i}") for i in range(6)], config=SENTIMENT, concurrency=6)
     fake.latency = 0
-    assert fake.max_in_flight == 6
+    assert fake.max_in_flight >= 4  # (6 unless a thread starts half a second late)
 
 
 def test_agreement_across_samples_is_the_score(fake, predict):
