@@ -172,8 +172,9 @@ def test_deletions_and_start_training_reach_fit_with_the_sdks_event_and_data(com
     assert make_trainer(state)(job) == {"trained": False}  # nothing left to deliver
 
 
-def test_fit_gets_the_projects_config_when_the_event_carries_none(compat_app, caplog):
-    app = compat_app("sdk_template_model.py")
+def test_fit_uses_the_stored_config_when_the_event_carries_none(compat_app, caplog):
+    """The tutorial model reads its controls from the config in setup(); /setup stored it."""
+    app = compat_app("sentiment_model.py")
     client = app.test_client()
     state = app.extensions["prelabel"]
     client.post("/setup", json=SETUP)
@@ -181,8 +182,9 @@ def test_fit_gets_the_projects_config_when_the_event_carries_none(compat_app, ca
     bare = {"action": "START_TRAINING", "project": {k: project[k] for k in ("id", "created_at")}}
     assert client.post("/webhook", json=bare).status_code == 201
     with caplog.at_level("WARNING"):
-        assert make_trainer(state)(state.queue.claim("test"))["trained"] is True
-    assert "created without a label config" not in caplog.text
+        result = make_trainer(state)(state.queue.claim("test"))
+    assert result["version"] == "sentiment-v2", result
+    assert "without a label config" not in caplog.text  # it has one: the stored one
 
 
 def test_start_training_trigger_keeps_annotation_events_from_fit(compat_app):
@@ -354,3 +356,14 @@ def test_model_py_imports_its_helpers_and_sdk_imports_get_the_fix(tmp_path):
         load_model_class(sdk)
     with pytest.raises(BackendLoadError, match="prelabel create"):
         load_model_class(tmp_path / "missing")
+
+
+def test_a_model_warns_only_when_its_project_has_no_config_at_all(tmp_path, caplog):
+    store = CompatStore(tmp_path)
+    with caplog.at_level("WARNING"), bound(Binding(store, "3")):
+        LabelStudioMLBase(project_id="3")
+        assert "LabelStudioMLBase created without a label config" in caplog.text
+        caplog.clear()
+        LabelStudioMLBase(project_id="3", label_config=IMAGE_CONFIG)  # stored for the project
+        LabelStudioMLBase(project_id="3")
+    assert "without a label config" not in caplog.text

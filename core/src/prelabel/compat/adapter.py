@@ -268,22 +268,15 @@ class CompatBackend(Backend):
 
         The model keeps its own state and versions, so nothing is promoted in the core store.
         """
-        key = str(job.project)
-        result = self.train_events(key, self.store.take_events(key), job.label_config.xml)
+        result = self.train_events(str(job.project), self.store.take_events(str(job.project)))
         if not result["trained"]:
             return None
         return TrainResult(
             metrics={"events": float(result["events"])}, details={"results": result["results"]}
         )
 
-    def train_events(
-        self, key: str, events: list[dict[str, Any]], label_config: str | None = None
-    ) -> dict[str, Any]:
+    def train_events(self, key: str, events: list[dict[str, Any]]) -> dict[str, Any]:
         """Call ``fit(event, data)`` once per webhook body, in arrival order, on a fresh instance.
-
-        The instance gets the label config of the newest event's project, else
-        ``label_config`` (the project's, as ``/setup`` stored it) for bodies without one, such as
-        a hand-made call to ``/webhook``.
 
         Raises:
             RuntimeError: ``fit`` raised for some events (the others still ran); the message
@@ -293,7 +286,7 @@ class CompatBackend(Backend):
             return {"trained": False, "reason": "no webhook events waiting for this project"}
         project = events[-1].get("project")
         config = project.get("label_config") if isinstance(project, Mapping) else None
-        model = self._create(key, config if isinstance(config, str) and config else label_config)
+        model = self._create(key, config if isinstance(config, str) and config else None)
         results: list[Any] = []
         failures: list[str] = []
         model._phase = "fit"

@@ -106,7 +106,7 @@ class LabelStudioMLBase:
         self._phase = "init"
         if label_config is not None:
             self.use_label_config(label_config)
-        else:
+        elif self.label_config is None:  # none given, and /setup has not stored one either
             log.warning("%s created without a label config.", type(self).__name__)
         if not self.model_version:
             self.set("model_version", self.INITIAL_MODEL_VERSION)
