@@ -40,11 +40,14 @@ def served(name: str, env: Mapping[str, str], *args: str) -> Iterator[Server]:
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300)
     try:
         for _ in range(600):
+            if server.poll() is not None:
+                raise RuntimeError(f"prelabel serve {name} exited with {server.returncode}")
             try:
                 if client.get("/health").status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         else:
             raise RuntimeError(f"prelabel serve {name} did not become healthy in 60 s")
         yield Server(client, server.pid)

@@ -11,7 +11,8 @@
   (no SSRF), with the project's task-data login/password as basic auth.
 
 LS's ``Authorization`` header never leaves LS's origin (see :mod:`prelabel._fetch`).
-Downloads land in ``<model_dir>/media-cache`` under the sha256 of their source.
+Downloads land in ``<model_dir>/media-cache/<first 2 hex digits>/`` under the sha256 of their
+source.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import io
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -44,7 +44,7 @@ def decode_image(data: bytes) -> ImageArray:
         raise ValueError("the image file is empty")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is not None:
-        return image.astype(np.uint8, copy=False)
+        return cast(ImageArray, image)  # IMREAD_COLOR: always 8-bit, 3 channels
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
