@@ -4,6 +4,7 @@ The public surface for backend authors is re-exported here; everything else is i
 """
 
 from prelabel.backend import Backend, Context, Evaluation, TaskPredictions, TrainJob, TrainResult
+from prelabel.config import Control, LabelConfig, LabelMap, ObjectTag
 from prelabel.errors import (
     BackendLoadError,
     BackendNotFound,
@@ -13,6 +14,7 @@ from prelabel.errors import (
     UnsupportedConfig,
     UpstreamError,
 )
+from prelabel.media import MediaResolver
 from prelabel.project import ProjectKey
 from prelabel.results import Prediction, Region
 from prelabel.settings import BackendSettings, CoreSettings
@@ -23,9 +25,14 @@ __all__ = [
     "BackendNotFound",
     "BackendSettings",
     "Context",
+    "Control",
     "CoreSettings",
     "Evaluation",
+    "LabelConfig",
+    "LabelMap",
     "MediaError",
+    "MediaResolver",
+    "ObjectTag",
     "Prediction",
     "PrelabelError",
     "ProjectKey",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from prelabel.agreement import agreement
+from prelabel.annotations import judged_result, unannotated
 from prelabel.errors import UnsupportedConfig
 from prelabel.project import ProjectKey
 from prelabel.results import Prediction
@@ -29,8 +30,6 @@ __all__ = [
     "TaskPredictions",
     "TrainJob",
     "TrainResult",
-    "first_annotation",
-    "unannotated",
 ]
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -129,17 +128,6 @@ class Evaluation:
 
     metric: str
     value: float
-
-
-def unannotated(tasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Copies of ``tasks`` without annotations and predictions, as ``/predict`` gets them."""
-    return [{k: v for k, v in t.items() if k not in ("annotations", "predictions")} for t in tasks]
-
-
-def first_annotation(task: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The ``result`` of a task's first annotation (``[]`` without one)."""
-    annotations = task.get("annotations") or [{}]
-    return list(annotations[0].get("result") or [])
 
 
 class Backend(ABC):
@@ -247,15 +235,15 @@ class Backend(ABC):
         The promotion gate calls it for the challenger and the champion on the same held-out
         tasks, in the job runner, and records ``holdout_<metric>`` and ``champion_<metric>``
         with the version. The default is the mean :func:`prelabel.agreement.agreement` of
-        :meth:`predict` (run on :func:`unannotated` copies of the tasks) with each task's first
-        annotation; override it with the metric users judge the model by.
+        :meth:`predict` (run on :func:`unannotated` copies of the tasks) with the annotation each task is
+        judged by (:func:`prelabel.annotations.judged_result`); override it with the metric users judge the model by.
         """
         total = 0.0
         for task, output in zip(tasks, self.predict(unannotated(tasks), ctx), strict=False):
             first = (
                 output if isinstance(output, Prediction) else next(iter(output), Prediction.empty())
             )
-            total += agreement([r.to_ls() for r in first.result], first_annotation(task))
+            total += agreement([r.to_ls() for r in first.result], judged_result(task))
         return Evaluation("agreement", total / len(tasks) if tasks else 0.0)
 
     def fit(self, job: TrainJob) -> TrainResult | None:

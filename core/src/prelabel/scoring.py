@@ -14,10 +14,11 @@ the project and the task id, so a task stays in or out of it across runs and wor
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from typing import Literal
+
+from prelabel.annotations import hash_bucket
 
 __all__ = ["ScorePolicy", "in_control_group", "score_from_probabilities"]
 
@@ -55,5 +56,4 @@ def in_control_group(project: str, task_id: object, fraction: float) -> bool:
         return False
     if fraction >= 1.0:
         return True
-    digest = hashlib.sha256(f"{project}:{task_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return hash_bucket(project, task_id) < fraction

@@ -9,13 +9,13 @@ champion's.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from prelabel.annotations import hash_bucket
 from prelabel.backend import Backend, Context, Evaluation, TrainJob
 from prelabel.config import LabelConfig
 from prelabel.errors import ConfigError, PrelabelError
@@ -46,8 +46,7 @@ def split_holdout(
         return list(tasks), []
 
     def bucket(task: Mapping[str, Any]) -> float:
-        digest = hashlib.sha256(f"holdout:{task.get('id')}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") / 2**64
+        return hash_bucket("holdout", task.get("id"))
 
     holdout = [t for t in tasks if bucket(t) < fraction]
     if len(holdout) < minimum:

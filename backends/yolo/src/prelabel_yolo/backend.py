@@ -36,7 +36,7 @@ from prelabel import (
     TrainResult,
     UnsupportedConfig,
 )
-from prelabel.backend import first_annotation, unannotated
+from prelabel.annotations import judged_result, unannotated
 from prelabel.config import Control, LabelConfig, LabelMap, ObjectTag
 from prelabel_yolo.controls import (
     TASKS_FOR,
@@ -492,7 +492,7 @@ class YoloBackend(Backend):
             for p in plans.images
         ] + [Scored({v.control.name}) for v in plans.videos]
         predicted = [[r.to_ls() for o in outcomes for r in o.regions] for outcomes in found]
-        return score(controls, predicted, [first_annotation(t) for t in tasks])
+        return score(controls, predicted, [judged_result(t) for t in tasks])
 
     def fit(self, job: TrainJob) -> TrainResult | None:
         """Fine-tune each trainable control's model on the project's annotations.

@@ -14,7 +14,6 @@ Images are split into train and a held-out validation share, deterministically b
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from prelabel import TrainJob
+from prelabel.annotations import hash_bucket, judged_annotation
 from prelabel.config import Control
 from prelabel_yolo.controls import COCO_KEYPOINTS, keypoint_labels
 from prelabel_yolo.images import ImageArray, read_image
@@ -52,19 +52,8 @@ class Dataset:
     val: int
 
 
-def _latest(task: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    annotations = task.get("annotations") or []
-    if not annotations:
-        return None
-    latest: Mapping[str, Any] = max(
-        annotations, key=lambda a: str(a.get("updated_at") or a.get("created_at") or "")
-    )
-    return latest
-
-
 def _is_val(task_id: Any, fraction: float) -> bool:
-    digest = hashlib.sha256(f"yolo-val:{task_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return hash_bucket("yolo-val", task_id) < fraction
 
 
 def _annotated(
@@ -73,7 +62,7 @@ def _annotated(
     """``(task id, image, latest annotation's result)`` of every annotated, readable task."""
     key = control.objects[0].value_key or ""
     for task in job.tasks:
-        latest = _latest(task)
+        latest = judged_annotation(task)
         if latest is None:
             continue
         image = read_image(task, key, job.media)
