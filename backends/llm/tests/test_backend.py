@@ -35,12 +35,13 @@ SENTIMENT = (
 def test_labels_from_the_config_with_exact_offsets(fake, predict, api_key, provider):
     text = "Ada loves Paris 🎉 Paris."
     [out] = predict([task(1, text)], provider=provider)
-    # "🎉" is two UTF-16 units: the second Paris is at Python 18..23, LS 19..24.
+    # LS stores code points: "🎉" counts once, so the second Paris is at 18..23 (counted:
+    # "Ada loves Paris " is 0-15, the emoji 16, a space 17), not at its UTF-16 19..24.
     assert values(out) == [
         ("sentiment", {"choices": ["Positive"]}),
         ("ner", {"start": 0, "end": 3, "text": "Ada", "labels": ["PER"]}),
         ("ner", {"start": 10, "end": 15, "text": "Paris", "labels": ["LOC"]}),
-        ("ner", {"start": 19, "end": 24, "text": "Paris", "labels": ["LOC"]}),
+        ("ner", {"start": 18, "end": 23, "text": "Paris", "labels": ["LOC"]}),
     ]
     [call] = fake.calls
     assert call.api == provider
