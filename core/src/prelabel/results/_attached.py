@@ -25,7 +25,8 @@ _SPLIT_GEOMETRY = frozenset({"rectangle", "polygon", "ellipse", "keypoint", "bru
 
 
 def _labels_of(region: Region) -> list[Any]:
-    labels = region.value.get(region.type, region.value.get("labels"))
+    key = region.type if region.type.endswith("labels") else "labels"
+    labels = region.value.get(key, region.value.get("labels"))
     return labels if isinstance(labels, list) else []
 
 
@@ -53,9 +54,10 @@ def attach(
             f'{control.tag} {control.name!r} has whenLabelValue="{wanted}": LS drops it from '
             f"regions labelled {labels!r}"
         )
-    # The label list says what the region is; the attached result repeats only where it is.
-    geometry = {key: item for key, item in region.value.items() if key != region.type}
-    geometry.pop("labels", None)
+    # The label list says what the region is; the attached result repeats only where it is
+    # (a chat message's value is the message itself, not a label).
+    label_keys = {"labels", region.type} if region.type.endswith("labels") else {"labels"}
+    geometry = {key: item for key, item in region.value.items() if key not in label_keys}
     return Region(
         from_name=control.name,
         to_name=region.to_name,
