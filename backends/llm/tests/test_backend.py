@@ -351,3 +351,35 @@ def test_request_bodies_are_json_schema_strict(fake, predict):
     item = schema["properties"]["ner"]["items"]
     assert item["properties"]["label"]["enum"] == ["PER", "LOC"]
     assert json.dumps(schema)  # serialisable as sent
+
+
+DYNAMIC = (
+    '<View><Text name="text" value="$text"/>'
+    '<Choices name="topic" toName="text" value="$topics"/>'
+    '<Labels name="who" toName="text" value="$people"/></View>'
+)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_choices_and_labels_from_task_data(fake, predict, provider):
+    # The model is offered each task's own vocabulary: it answers with the last topic offered
+    # and labels "Ada" with the task's only person label.
+    def answer(call):
+        props = call.schema["properties"]
+        who = props["who"]["items"]["properties"]["label"]["enum"]
+        return {"topic": props["topic"]["enum"][-1], "who": [{"text": "Ada", "label": who[0]}]}
+
+    fake.answer = answer
+    first = {"id": 1, "data": {"text": "Ada 🎉 sails", "topics": ["sea", "sky"], "people": ["PER"]}}
+    second = {"id": 2, "data": {"text": "Ada", "topics": [{"value": "land"}], "people": ["Hero"]}}
+    out = predict([first, second], config=DYNAMIC, provider=provider)
+    assert [values(p) for p in out] == [
+        [
+            ("topic", {"choices": ["sky"]}),
+            ("who", {"start": 0, "end": 3, "text": "Ada", "labels": ["PER"]}),
+        ],
+        [
+            ("topic", {"choices": ["land"]}),
+            ("who", {"start": 0, "end": 3, "text": "Ada", "labels": ["Hero"]}),
+        ],
+    ]
