@@ -26,7 +26,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prelabel.config import Control, LabelConfig
-from prelabel.validation._links import link_problems, relation_problems, split_partner
+from prelabel.validation._links import (
+    Groups,
+    link_problems,
+    regions_by_id,
+    relation_problems,
+    split_partner,
+)
 from prelabel.validation._values import GEOMETRY, LABEL_KEYS, value_problems
 
 __all__ = ["region_problems", "result_problems"]
@@ -51,8 +57,36 @@ def region_problems(
         data: the task's ``data``; without it span texts and labels from task data are not
             compared with the task.
     """
+    return _problems(item, config, None if result is None else regions_by_id(result), data)
+
+
+def result_problems(
+    result: Sequence[Mapping[str, Any]],
+    config: LabelConfig,
+    data: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """What is wrong with a whole ``result`` list, each problem prefixed by its item's index."""
+    if isinstance(result, str | bytes) or not isinstance(result, Sequence):
+        return ["result must be a list"]
+    groups = regions_by_id([item for item in result if isinstance(item, Mapping)])
+    problems = []
+    for index, item in enumerate(result):
+        if not isinstance(item, Mapping):
+            problems.append(f"result[{index}]: must be an object, got {item!r}")
+            continue
+        found = _problems(item, config, groups, data)
+        problems += [f"result[{index}]: {problem}" for problem in found]
+    return problems
+
+
+def _problems(
+    item: Mapping[str, Any],
+    config: LabelConfig,
+    groups: Groups | None,
+    data: Mapping[str, Any] | None,
+) -> list[str]:
     if item.get("type") == "relation":
-        return relation_problems(item, result) if result is not None else []
+        return relation_problems(item, groups) if groups is not None else []
     missing = [key for key in _REQUIRED if key not in item]
     if missing:
         return [f"{', '.join(missing)} missing"]
@@ -75,30 +109,12 @@ def region_problems(
         not isinstance(score, int | float) or isinstance(score, bool) or not 0.0 <= score <= 1.0
     ):
         problems.append(f"score {score!r} is outside [0, 1]")
-    problems += _shape_problems(item, kind, value, control, result)
+    problems += _shape_problems(item, kind, value, control, groups)
     problems += _label_problems(kind, value, control)
     if kind in ("brushlabels", "brush") or (kind == "labels" and "rle" in value):
         problems += _brush_size_problems(item, value)
-    if result is not None:
-        problems += link_problems(item, config, result, data)
-    return problems
-
-
-def result_problems(
-    result: Sequence[Mapping[str, Any]],
-    config: LabelConfig,
-    data: Mapping[str, Any] | None = None,
-) -> list[str]:
-    """What is wrong with a whole ``result`` list, each problem prefixed by its item's index."""
-    if isinstance(result, str | bytes) or not isinstance(result, Sequence):
-        return ["result must be a list"]
-    problems = []
-    for index, item in enumerate(result):
-        if not isinstance(item, Mapping):
-            problems.append(f"result[{index}]: must be an object, got {item!r}")
-            continue
-        found = region_problems(item, config, result=result, data=data)
-        problems += [f"result[{index}]: {problem}" for problem in found]
+    if groups is not None:
+        problems += link_problems(item, config, groups, data)
     return problems
 
 
@@ -107,11 +123,11 @@ def _shape_problems(
     kind: str,
     value: Mapping[str, Any],
     control: Control,
-    result: Sequence[Mapping[str, Any]] | None,
+    groups: Groups | None,
 ) -> list[str]:
     if kind == "labels" and "start" not in value:
         # Split format: the labels of an image tool's region repeat its geometry.
-        partner = split_partner(item, result) if result is not None else None
+        partner = split_partner(item, groups) if groups is not None else None
         shapes = [partner] if partner else [k for k in GEOMETRY if not GEOMETRY[k](value, control)]
         if not shapes:
             return ["value needs start/end (a span) or an image region's geometry"]

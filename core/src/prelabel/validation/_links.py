@@ -17,26 +17,35 @@ from typing import Any
 from prelabel.config import Control, LabelConfig
 from prelabel.validation._values import LABEL_KEYS
 
-__all__ = ["CLASSIFICATIONS", "link_problems", "split_partner"]
+__all__ = [
+    "CLASSIFICATIONS",
+    "Groups",
+    "link_problems",
+    "regions_by_id",
+    "relation_problems",
+    "split_partner",
+]
 
 Item = Mapping[str, Any]
+#: A result list's region items (relations aside) by id, built once per list.
+Groups = Mapping[Any, list[Item]]
 
 #: Result types that describe a region (or the whole object) rather than being one.
 CLASSIFICATIONS = frozenset({"choices", "textarea", "rating", "number", "taxonomy", "datetime"})
 _SPLIT_PARTNERS = frozenset({"rectangle", "polygon", "keypoint", "ellipse", "brush"})
 
 
-def split_partner(item: Item, result: Sequence[Item]) -> str | None:
+def split_partner(item: Item, groups: Groups) -> str | None:
     """The type of the unlabelled image tool whose region a ``labels`` item labels, if any."""
-    for other in result:
-        if other is not item and other.get("id") == item.get("id") and item.get("id") is not None:
-            kind = str(other.get("type", ""))
-            if kind in _SPLIT_PARTNERS:
-                return kind
+    for other in groups.get(item.get("id"), []):
+        kind = str(other.get("type", ""))
+        if other is not item and kind in _SPLIT_PARTNERS:
+            return kind
     return None
 
 
-def _regions_by_id(result: Sequence[Item]) -> dict[Any, list[Item]]:
+def regions_by_id(result: Sequence[Item]) -> Groups:
+    """The region items of ``result`` (relations aside) by id."""
     grouped: dict[Any, list[Item]] = defaultdict(list)
     for item in result:
         if isinstance(item, Mapping) and item.get("type") != "relation" and "id" in item:
@@ -44,7 +53,7 @@ def _regions_by_id(result: Sequence[Item]) -> dict[Any, list[Item]]:
     return grouped
 
 
-def _attached_problems(item: Item, control: Control, result: Sequence[Item]) -> list[str]:
+def _attached_problems(item: Item, control: Control, groups: Groups) -> list[str]:
     value = item.get("value")
     own = {"text" if control.type == "textarea" else control.type}  # the control's own key
     repeats = isinstance(value, Mapping) and bool(set(value) - own)
@@ -59,7 +68,7 @@ def _attached_problems(item: Item, control: Control, result: Sequence[Item]) -> 
         ]
     partners = [
         other
-        for other in _regions_by_id(result).get(item["id"], [])
+        for other in groups.get(item["id"], [])
         if other is not item and other.get("type") not in CLASSIFICATIONS
     ]
     if not partners:
@@ -100,19 +109,19 @@ def _task_label_problems(item: Item, control: Control, data: Mapping[str, Any]) 
 
 
 def link_problems(
-    item: Item, config: LabelConfig, result: Sequence[Item], data: Mapping[str, Any] | None
+    item: Item, config: LabelConfig, groups: Groups, data: Mapping[str, Any] | None
 ) -> list[str]:
     """Problems of one item with the rest of its result list (and the task's data)."""
     control = config.controls.get(str(item.get("from_name")))
     if control is None:
         return []
-    problems = _attached_problems(item, control, result)
-    group = _regions_by_id(result).get(item.get("id"), [])
+    problems = _attached_problems(item, control, groups)
+    group = groups.get(item.get("id"), [])
     if len({str(other.get("to_name")) for other in group}) > 1:
         problems.append(f"results with id {item.get('id')!r} are on different objects")
     value = item.get("value")
     spanless = isinstance(value, Mapping) and "start" not in value
-    if item.get("type") == "labels" and spanless and split_partner(item, result) is None:
+    if item.get("type") == "labels" and spanless and split_partner(item, groups) is None:
         problems.append(
             f"labels result {item.get('id')!r} has no start/end and labels no region of "
             "an image tool (rectangle, polygon, ellipse, keypoint or brush) with its id"
@@ -123,13 +132,12 @@ def link_problems(
     return problems
 
 
-def relation_problems(item: Item, result: Sequence[Item]) -> list[str]:
+def relation_problems(item: Item, groups: Groups) -> list[str]:
     """A relation joins two ids of the result list, in a direction LS knows."""
     problems = []
     if item.get("direction") not in ("left", "right", "bi"):
         problems.append(f"relation direction {item.get('direction')!r} is not left, right or bi")
-    ids = _regions_by_id(result)
     for end in ("from_id", "to_id"):
-        if item.get(end) not in ids:
+        if item.get(end) not in groups:
             problems.append(f"relation {end} {item.get(end)!r} is no region of this result list")
     return problems
