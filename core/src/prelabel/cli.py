@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from prelabel._logging import setup_logging
 from prelabel.errors import PrelabelError
 from prelabel.registry import discover
+
+if TYPE_CHECKING:
+    from prelabel.settings import CoreSettings
 
 __all__ = ["main"]
 
@@ -22,11 +27,22 @@ NAME_HELP = (
 )
 
 
-def _setup_logging() -> None:
-    level = os.environ.get("PRELABEL_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every URL at INFO, presigned signatures included: keep it to warnings.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+def _warn_if_open(settings: CoreSettings, host: str) -> None:
+    """Warn when anyone who reaches the port may use the backend (see SECURITY.md)."""
+    if settings.auth_enabled:
+        return
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        logging.getLogger("prelabel.cli").warning(
+            "Authentication is off and the backend listens on %s: anyone who can reach this "
+            "port can connect projects, read predictions and start training. Keep it inside "
+            "Label Studio's network, or set PRELABEL_BASIC_AUTH_USER/_PASS (and "
+            "PRELABEL_API_TOKEN for webhooks); see SECURITY.md.",
+            host or "all interfaces",
+        )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,7 +82,7 @@ def serve(
     name: str | None, host: str, port: int, workers: int, threads: int, timeout: int, dev: bool
 ) -> None:
     """Serve a backend to Label Studio (gunicorn; --dev for Flask's server)."""
-    _setup_logging()
+    setup_logging()
     if name:
         os.environ["PRELABEL_BACKEND"] = name
     metrics_dir = None
@@ -77,6 +93,7 @@ def serve(
     from prelabel.settings import CoreSettings, load_settings
 
     settings = load_settings(CoreSettings)
+    _warn_if_open(settings, host)
     worker = None
     if settings.job_runner == "process" and _trains(name or settings.backend):
         # Training in its own process keeps /health and /setup fast while a model trains.
@@ -113,7 +130,7 @@ def _trains(name: str | None) -> bool:
 def worker(name: str | None) -> None:
     """Run training jobs, each in its own process (`serve` starts one worker; run your own
     with PRELABEL_JOB_RUNNER=external)."""
-    _setup_logging()
+    setup_logging()
     from prelabel._engine.runtime import make_backend
     from prelabel._engine.worker import run_worker
     from prelabel.settings import CoreSettings, load_settings
@@ -238,7 +255,7 @@ def start(
     dev: bool,
 ) -> None:
     """Serve DIRECTORY/model.py (a LabelStudioMLBase model) without installing it."""
-    _setup_logging()
+    setup_logging()
     from prelabel.compat.server import make_app, run_gunicorn
     from prelabel.settings import CoreSettings, load_settings
 
@@ -250,6 +267,7 @@ def start(
     if model_dir is not None:
         overrides["model_dir"] = model_dir.resolve()
     settings = load_settings(CoreSettings, **overrides)
+    _warn_if_open(settings, host)
     # Model code written for the SDK saves its files under $MODEL_DIR.
     os.environ["MODEL_DIR"] = str(settings.model_dir)
     if dev:

@@ -9,11 +9,14 @@
     ├── BackendLoadError               a plugin failed to import, validate or load()            500
     ├── BadRequest                     the request body is not what Label Studio sends          400
     ├── Unauthorized                   missing or wrong credentials                              401
+    ├── Forbidden                      understood but refused (e.g. another LS for a project)    403
     ├── UnsupportedConfig              the labeling config has nothing this backend can fill    422
     ├── NotFound                       unknown job, version or project                           404
     ├── TaskDataError                  a task's data cannot be used (missing key, bad media)     422
     │   └── MediaError                 a media URL could not be fetched (names URL, cause, fix)  422
     └── UpstreamError                  Label Studio or a model provider failed                   502
+
+A read-only or full model directory is answered 503 ``StoreUnavailable`` by the server.
 
 Messages are written for the person who will read them in Label Studio's UI or the log:
 what happened, and how to fix it.
@@ -26,6 +29,7 @@ __all__ = [
     "BackendNotFound",
     "BadRequest",
     "ConfigError",
+    "Forbidden",
     "InvalidExtraParams",
     "MediaError",
     "NotFound",
@@ -71,6 +75,12 @@ class Unauthorized(PrelabelError):
     """Credentials are missing or wrong."""
 
     status = 401
+
+
+class Forbidden(PrelabelError):
+    """The request is understood but refused (it would hand a project to another party)."""
+
+    status = 403
 
 
 class NotFound(PrelabelError):

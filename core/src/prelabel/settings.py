@@ -3,7 +3,10 @@
 * :class:`CoreSettings` — ``PRELABEL_*`` plus Label Studio's own names
   ``LABEL_STUDIO_URL``, ``LABEL_STUDIO_API_KEY`` and ``LOCAL_FILES_DOCUMENT_ROOT``.
 * :class:`BackendSettings` — base of every backend's nested ``Settings``; the prefix is
-  ``PRELABEL_<NAME>_`` derived from the backend's ``name``.
+  ``PRELABEL_<NAME>_`` derived from the backend's ``name``. Fields marked :class:`ServerOnly`
+  (and every path-typed field) come from the environment only, never from a project's
+  ``extra_params``: whoever can reach ``/setup`` must not choose where secrets go or which
+  files are written.
 
 Unknown keys are errors that name the key: a typo in an environment variable must not be
 silently ignored (the reference backends read env ad hoc and ignore misspellings).
@@ -13,16 +16,19 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from prelabel.errors import ConfigError
 
-__all__ = ["BackendSettings", "CoreSettings", "check_environment", "load_settings"]
+__all__ = ["BackendSettings", "CoreSettings", "ServerOnly", "check_environment", "load_settings"]
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -125,6 +131,17 @@ class CoreSettings(BaseSettings):
             raise ValueError(f"LABEL_STUDIO_URL must start with http:// or https://, got {value!r}")
         return value.rstrip("/") if value else value
 
+    @model_validator(mode="after")
+    def _check_basic_auth_pair(self) -> CoreSettings:
+        # One half of the pair used to switch auth off without a word: refuse to start instead.
+        if bool(self.basic_auth_user) != bool(self.basic_auth_pass):
+            given, missing = ("USER", "PASS") if self.basic_auth_user else ("PASS", "USER")
+            raise ValueError(
+                f"PRELABEL_BASIC_AUTH_{given} is set but PRELABEL_BASIC_AUTH_{missing} is not: "
+                "set both (the user and password of Label Studio's model form) or neither"
+            )
+        return self
+
     @property
     def auth_enabled(self) -> bool:
         return bool(self.basic_auth_user and self.basic_auth_pass) or bool(self.api_token)
@@ -136,14 +153,45 @@ class CoreSettings(BaseSettings):
             yield key, ("***" if key in secret and value else value)
 
 
+class ServerOnly:
+    """Marks a backend setting that only the server's environment may set.
+
+    ``base_url: Annotated[str | None, ServerOnly()] = Field(...)``: a project's
+    ``extra_params`` naming it are refused (HTTP 422 naming the key). Use it for anything that
+    decides where secrets are sent (endpoints, hosts) or what runs or is written on the server;
+    path-typed fields (``Path``) are server-only without the marker.
+    """
+
+    def __repr__(self) -> str:
+        return "ServerOnly()"
+
+
+def _mentions_path(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, os.PathLike):
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, Annotated):
+        return any(_mentions_path(arg) for arg in typing.get_args(annotation))
+    return False
+
+
 class BackendSettings(BaseSettings):
     """Base class of a backend's nested ``Settings``; prefix ``PRELABEL_<NAME>_``.
 
     Fields may be overridden per project by Label Studio's ``extra_params`` (see
-    :meth:`prelabel.Context.settings`).
+    :meth:`prelabel.Context.settings`), except the :meth:`server_only` ones.
     """
 
     model_config = SettingsConfigDict(extra="forbid")
+
+    @classmethod
+    def server_only(cls) -> frozenset[str]:
+        """Fields a project's ``extra_params`` may not set: marked :class:`ServerOnly`, or paths."""
+        return frozenset(
+            name
+            for name, info in cls.model_fields.items()
+            if any(isinstance(m, ServerOnly) for m in info.metadata)
+            or _mentions_path(info.annotation)
+        )
 
 
 def _suggest(key: str, known: Iterable[str]) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
@@ -35,6 +35,7 @@ from prelabel import (
     TaskPredictions,
     UnsupportedConfig,
 )
+from prelabel.settings import ServerOnly
 from prelabel_llm.budget import Budget, BudgetGate, worst_case
 from prelabel_llm.calls import RetryPolicy, TaskFailed, send, vote
 from prelabel_llm.prompt import SYSTEM, interactive_prompt, task_input
@@ -74,7 +75,8 @@ class LlmBackend(Backend):
         api_key: SecretStr | None = Field(
             default=None, description="API key (else OPENAI_API_KEY / ANTHROPIC_API_KEY)."
         )
-        base_url: str | None = Field(
+        # Server-only: a project pointing it elsewhere would receive the server's API key.
+        base_url: Annotated[str | None, ServerOnly()] = Field(
             default=None, description="Server URL, e.g. http://vllm:8000/v1 (no key needed)."
         )
         temperature: float | None = Field(
@@ -114,7 +116,8 @@ class LlmBackend(Backend):
         price_output: float = Field(default=0.0, ge=0, description="USD per million output tokens.")
         state_dir: Path | None = Field(
             default=None,
-            description="Cache, usage and prompts; default: the project's data directory.",
+            description="Cache, usage and prompts; default: the project's data directory "
+            "(server-only, as every path).",
         )
 
     def __init__(

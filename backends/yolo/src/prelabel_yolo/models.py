@@ -55,6 +55,12 @@ def _offline() -> bool:
     return os.environ.get("YOLO_OFFLINE", "").lower() in ("1", "true", "yes")
 
 
+#: Directories prelabel itself writes under the model directory, with bytes callers choose
+#: (downloaded media, training data, work dirs). Weights are never read from them: ultralytics
+#: unpickles weight files, so loading one a caller placed there would run its code.
+_WRITTEN_BY_PRELABEL = ("media-cache", "projects", "tmp")
+
+
 def resolve_weights(name: str, root: Path) -> str:
     """The file (or ultralytics architecture name) to load for ``name``.
 
@@ -64,8 +70,9 @@ def resolve_weights(name: str, root: Path) -> str:
         root: the weights root (``PRELABEL_MODEL_DIR``).
 
     Raises:
-        BackendLoadError: the name leaves ``root``, or the file is missing and cannot be
-            downloaded (offline, or not a published name); the message says where to put it.
+        BackendLoadError: the name leaves ``root`` or points into a directory prelabel
+            writes (media cache, project data, work dirs), or the file is missing and cannot
+            be downloaded (offline, or not a published name); the message says where to put it.
     """
     name = name.strip()
     if not name:
@@ -76,6 +83,12 @@ def resolve_weights(name: str, root: Path) -> str:
         raise BackendLoadError(
             f"Refusing model path {name!r}: weights are read only inside PRELABEL_MODEL_DIR "
             f"({base}); give a path relative to it, without '..'."
+        )
+    if any(candidate.is_relative_to(base / sub) for sub in _WRITTEN_BY_PRELABEL):
+        raise BackendLoadError(
+            f"Refusing model path {name!r}: {', '.join(_WRITTEN_BY_PRELABEL)} under "
+            f"PRELABEL_MODEL_DIR hold files prelabel downloads and writes, never weights; put "
+            f"weights elsewhere in {base} (e.g. {base / 'weights'})."
         )
     if candidate.is_file():
         return str(candidate)

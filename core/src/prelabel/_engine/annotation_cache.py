@@ -19,7 +19,7 @@ from typing import Any
 
 from prelabel._engine.db import Database
 from prelabel.errors import BadRequest
-from prelabel.project import ProjectKey
+from prelabel.project import ProjectKey, is_id
 
 __all__ = ["SCHEMA", "AnnotationCache"]
 
@@ -37,12 +37,14 @@ _Row = tuple[int, str | None, int, str, int]
 
 
 def _id(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRequest(f"{what} must be an integer id, got {value!r}")
+    if not is_id(value):
+        raise BadRequest(f"{what} must be an integer id below 2**63, got {value!r:.80}")
     return value
 
 
-def _row(task: Mapping[str, Any], annotation: Mapping[str, Any]) -> _Row:
+def _row(task: Mapping[str, Any], annotation: Any) -> _Row:
+    if not isinstance(annotation, Mapping):
+        raise BadRequest(f"an annotation must be an object, got {type(annotation).__name__}")
     annotation_id = _id(annotation.get("id"), "annotation 'id'")
     task_id = _id(task.get("id", annotation.get("task")), "task 'id'")
     data = task.get("data")
@@ -69,6 +71,18 @@ def _write_rows(conn: sqlite3.Connection, project: str, rows: Sequence[_Row]) ->
         " task_id = excluded.task_id, body = excluded.body, cancelled = excluded.cancelled",
         [(project, a_id, task_id, body, c) for task_id, _, a_id, body, c in rows],
     )
+
+
+def _annotations(task: Any) -> list[Any]:
+    if not isinstance(task, Mapping):
+        raise BadRequest(f"an annotated task must be an object, got {type(task).__name__}")
+    annotations = task.get("annotations") or []
+    if not isinstance(annotations, list):
+        raise BadRequest(
+            f"task {task.get('id')!r:.40}: 'annotations' must be a list, got "
+            f"{type(annotations).__name__}"
+        )
+    return annotations
 
 
 class AnnotationCache:
@@ -132,9 +146,7 @@ class AnnotationCache:
         Raises:
             BadRequest: a task or annotation lacks an integer ``id`` (nothing is replaced).
         """
-        rows = [
-            _row(task, annotation) for task in tasks for annotation in task.get("annotations") or ()
-        ]
+        rows = [_row(task, annotation) for task in tasks for annotation in _annotations(task)]
         project = str(key)
         with self._db.write() as conn:
             conn.execute("DELETE FROM annotations WHERE project = ?", (project,))

@@ -16,7 +16,14 @@ from pathlib import Path
 
 from prelabel._engine.db import Database
 
-__all__ = ["BEAT_SECONDS", "WorkerInfo", "WorkerRegistry", "new_worker_id", "pid_alive"]
+__all__ = [
+    "BEAT_SECONDS",
+    "WorkerInfo",
+    "WorkerRegistry",
+    "new_worker_id",
+    "pid_alive",
+    "pid_started_at",
+]
 
 #: How often a worker records that it is alive; three missed beats and it counts as gone.
 BEAT_SECONDS = 5.0
@@ -47,6 +54,32 @@ def pid_alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return True  # no /proc (not Linux): kill(0) succeeded
+
+
+def pid_started_at(pid: int) -> float | None:
+    """When the process with this id started (Unix time), ``None`` if unknown (not Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            ticks = int(stat.read().rsplit(")", 1)[-1].split()[19])
+        with open("/proc/stat", encoding="ascii") as system:
+            boot = next(int(line.split()[1]) for line in system if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _gone(worker: WorkerInfo) -> bool:
+    """Whether a registered worker's process no longer exists.
+
+    Its pid may belong to another process by now: after a container restart the new worker
+    often gets the very pid of the old one. A process that started after the worker
+    registered is not that worker.
+    """
+    if not pid_alive(worker.pid):
+        return True
+    started = pid_started_at(worker.pid)
+    # /proc's start time has clock-tick and boot-time-rounding error: allow 2 s.
+    return started is not None and started > worker.started_at + 2.0
 
 
 @dataclass(frozen=True)
@@ -98,7 +131,7 @@ class WorkerRegistry:
     def dead_on_this_host(self) -> list[str]:
         """Ids of registered workers of this host whose process is gone."""
         host = socket.gethostname()
-        return [w.id for w in self.workers() if w.host == host and not pid_alive(w.pid)]
+        return [w.id for w in self.workers() if w.host == host and _gone(w)]
 
     def prune(self, older_than: float) -> None:
         """Forget workers not seen for ``older_than`` seconds (they are long gone)."""

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from prelabel._engine.acceptance import AcceptanceTracker
+from prelabel._engine.diskcheck import WriteFailures, require_writable, unwritable
 from prelabel._engine.jobrunner import JobRunner
 from prelabel._engine.jobs import JobQueue
 from prelabel._engine.liveness import WorkerRegistry
@@ -30,7 +31,7 @@ from prelabel._engine.training import GatedTraining
 from prelabel._ls.client import LabelStudioClient
 from prelabel.backend import Backend, Context, TrainJob
 from prelabel.config import LabelConfig
-from prelabel.errors import InvalidExtraParams
+from prelabel.errors import Forbidden, InvalidExtraParams
 from prelabel.media import MediaResolver
 from prelabel.project import ProjectKey
 from prelabel.registry import discover, load_backend, select_backend
@@ -68,6 +69,7 @@ class Runtime:
     workers: WorkerRegistry
     policy: TrainingPolicy = field(init=False)
     job_runner: JobRunner | None = None
+    write_failures: WriteFailures = field(default_factory=WriteFailures)
     _settings_cache: dict[str, BackendSettings] = field(default_factory=dict)
     _data_dirs: set[Path] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -87,6 +89,16 @@ class Runtime:
         cached = self._settings_cache.get(cache_key)
         if cached is not None:
             return cached
+        refused = sorted(set(extra_params) & type(base).server_only())
+        if refused:
+            prefix = self.backend.env_prefix()
+            raise InvalidExtraParams(
+                f"extra_params may not set {', '.join(refused)} for the {self.backend.name} "
+                "backend: it decides where secrets go or what the server reads and writes, so "
+                "only the server's environment may set it "
+                f"({', '.join(prefix + name.upper() for name in refused)}). Remove it from the "
+                "project's Extra params in Label Studio."
+            )
         try:
             merged = type(base).model_validate({**base.model_dump(), **extra_params})
         except ValidationError as exc:
@@ -98,9 +110,34 @@ class Runtime:
                 f"Invalid extra_params for the {self.backend.name} backend: {problems}. "
                 f"Accepted keys: {known}."
             ) from None
-        if len(self._settings_cache) < 256:
+        # Bounded in count and size: extra_params come from callers.
+        if len(self._settings_cache) < 256 and len(cache_key) <= 64 * 1024:
             self._settings_cache[cache_key] = merged
         return merged
+
+    def check_hostname(self, state: ProjectState, hostname: str | None) -> None:
+        """Refuse a ``/setup`` naming another Label Studio than the project's first one.
+
+        Without ``LABEL_STUDIO_URL`` the hostname ``/setup`` sends is where media, exports and
+        the project's access token go, and whoever reaches ``/setup`` can send one: the first
+        one seen per project is kept, and a different one is refused and logged.
+        """
+        if self.settings.label_studio_url or not hostname or not state.hostname:
+            return
+        if hostname.rstrip("/") == state.hostname.rstrip("/"):
+            return
+        log.warning(
+            "Refused /setup for project %s naming Label Studio %r: the project belongs to %r.",
+            state.key,
+            hostname,
+            state.hostname,
+        )
+        raise Forbidden(
+            f"Project {state.key} is connected to the Label Studio at {state.hostname}; this "
+            f"request names {hostname!r}. A caller may not move a project to another Label "
+            "Studio (it would receive its token and feed its training). If Label Studio really "
+            "moved, set LABEL_STUDIO_URL for this backend."
+        )
 
     def media_for(
         self, state: ProjectState, params: Mapping[str, Any] | None = None
@@ -229,6 +266,10 @@ class Runtime:
             )
         return status
 
+    def store_problem(self) -> str | None:
+        """Why the store cannot take writes (read-only, full, a write just failed), or ``None``."""
+        return unwritable(self.store.root) or self.write_failures.recent()
+
     def record_acceptance(
         self, key: ProjectKey, task: Mapping[str, Any], annotation: Mapping[str, Any]
     ) -> None:
@@ -264,7 +305,7 @@ def build_runtime(
     backend = backend or make_backend(settings=settings)
     if adopt:
         backend.home = settings.model_dir
-    settings.model_dir.mkdir(parents=True, exist_ok=True)
+    require_writable(settings.model_dir)
     store = ProjectStore(settings.model_dir)
     queue = JobQueue(store.db_path, stale_after=settings.job_stale_seconds)
     acceptance = AcceptanceTracker(store.db_path)

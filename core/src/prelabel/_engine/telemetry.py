@@ -8,6 +8,7 @@ at scrape time instead of answering with whichever worker the scrape happened to
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -18,6 +19,10 @@ from prometheus_client.registry import Collector
 from prelabel._engine.runner import RunStats
 
 __all__ = ["Telemetry"]
+
+#: Projects whose served version is exported; the least recently reported go first. Every label
+#: value comes from a closed set or from this bounded one: callers cannot grow /metrics.
+MAX_VERSION_SERIES = 1000
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 100)
 
@@ -83,7 +88,7 @@ class Telemetry:
         )
         self.webhooks = Counter(
             "prelabel_webhook_events",
-            "Webhook events by action.",
+            "Webhook events by action (LS's actions by name, anything else as 'other').",
             ["action"],
             registry=self.registry,
         )
@@ -95,6 +100,7 @@ class Telemetry:
             multiprocess_mode="liveall",
         )
         self._versions: dict[str, str] = {}
+        self._lock = threading.Lock()
         self.job_collector = _JobCollector(job_counts, live_workers)
         self.registry.register(self.job_collector)
 
@@ -111,13 +117,17 @@ class Telemetry:
             self.regions.labels(self.backend).inc(stats.regions)
 
     def observe_version(self, project: str, version: str) -> None:
-        old = self._versions.get(project)
-        if old == version:
-            return
-        if old is not None:
-            self.model_version.remove(self.backend, project, old)
-        self._versions[project] = version
-        self.model_version.labels(self.backend, project, version).set(1)
+        with self._lock:  # /setup runs on several threads; remove() of a gone series raises
+            old = self._versions.pop(project, None)
+            self._versions[project] = version  # now the most recently reported
+            if old == version:
+                return
+            if old is not None:
+                self.model_version.remove(self.backend, project, old)
+            self.model_version.labels(self.backend, project, version).set(1)
+            while len(self._versions) > MAX_VERSION_SERIES:
+                gone = next(iter(self._versions))
+                self.model_version.remove(self.backend, gone, self._versions.pop(gone))
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

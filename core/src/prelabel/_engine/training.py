@@ -19,6 +19,7 @@ from typing import Any
 from prelabel._engine.jobs import Job
 from prelabel._engine.policy import ServedVersion, TrainingPolicy
 from prelabel._engine.store import ProjectState
+from prelabel._engine.trainingdata import usable_tasks
 from prelabel.annotations import hash_bucket
 from prelabel.backend import Evaluation
 from prelabel.config import LabelConfig
@@ -62,8 +63,7 @@ class GatedTraining(TrainingPolicy):
         return {"pull": True}
 
     def run(self, job: Job) -> dict[str, Any]:
-        runtime, key = self.runtime, job.project
-        store, settings = runtime.store, runtime.settings
+        key, store = job.project, self.runtime.store
         state = store.project(key)
         if not state.label_config:
             raise ConfigError(
@@ -72,11 +72,19 @@ class GatedTraining(TrainingPolicy):
             )
         if job.payload.get("pull"):
             self._pull_annotations(state)
-        tasks = store.annotated_tasks(key)
+        config = LabelConfig.cached(state.label_config)
+        tasks, skipped = usable_tasks(key, store.annotated_tasks(key), config)
+        outcome = self._train(state, config, tasks, job.reason)
+        return {**outcome, "skipped": skipped} if skipped else outcome
+
+    def _train(
+        self, state: ProjectState, config: LabelConfig, tasks: list[dict[str, Any]], reason: str
+    ) -> dict[str, Any]:
+        runtime, key = self.runtime, state.key
+        store, settings = runtime.store, runtime.settings
         if not tasks:
             return {"trained": False, "reason": "no annotated tasks"}
         train, holdout = split_holdout(tasks, settings.holdout_fraction, settings.min_holdout)
-        config = LabelConfig.cached(state.label_config)
         champion = state.current
         with store.new_version_dir(key) as workdir:
             fit_job = runtime.train_job(
@@ -85,7 +93,7 @@ class GatedTraining(TrainingPolicy):
                 tasks=train,
                 holdout=holdout,
                 workdir=workdir,
-                reason=job.reason,
+                reason=reason,
             )
             result = runtime.backend.fit(fit_job)
             if result is None:

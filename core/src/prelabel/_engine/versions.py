@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from prelabel._engine.db import Database
+from prelabel._engine.liveness import pid_alive, pid_started_at
 from prelabel.errors import NotFound
 from prelabel.project import ProjectKey
 
@@ -48,6 +49,24 @@ SCHEMA = (
 _VERSION_COLUMNS = "number, name, path, created_at, metrics, status"
 _TRASH = ".trash-"
 _WORK = "work-"
+
+
+def _work_prefix(key: ProjectKey) -> str:
+    # The owner's pid in the name: a work dir whose process is gone is removed at the next
+    # start, not after tmp_max_age.
+    return f"{_WORK}{os.getpid()}-{key.slug}-"
+
+
+def _orphaned(path: Path) -> bool:
+    """Whether a work dir's process is gone (killed mid-training)."""
+    pid = path.name.removeprefix(_WORK).split("-", 1)[0]
+    if not pid.isdigit():
+        return False  # an older layout: left to the age rule
+    if not pid_alive(int(pid)):
+        return True
+    started = pid_started_at(int(pid))
+    # A process younger than the directory is another one that reuses the pid.
+    return started is not None and started > path.stat().st_mtime + 2.0
 
 
 def _dumps(value: Any) -> str:
@@ -120,7 +139,7 @@ class VersionStore:
 
         Removed on exit unless :meth:`promote` moved it into place.
         """
-        path = Path(tempfile.mkdtemp(prefix=f"{_WORK}{key.slug}-", dir=self.root / "tmp"))
+        path = Path(tempfile.mkdtemp(prefix=_work_prefix(key), dir=self.root / "tmp"))
         try:
             yield path
         finally:
@@ -189,30 +208,30 @@ class VersionStore:
         log.info("Project %s: rejected %s, metrics %s", key, info.name, dict(metrics))
         return info
 
-    def rollback(self, key: ProjectKey) -> VersionInfo:
-        """Serve the previous version again; the current one becomes ``"retired"``.
+    def rollback(self, key: ProjectKey, to: str | None = None) -> VersionInfo:
+        """Serve an earlier version again; the current one becomes ``"retired"``.
 
-        The newest older retired version that still has artifacts becomes the new previous, so
-        rolling back twice goes two versions back.
+        Args:
+            key: the project.
+            to: the name of the version to serve (one whose artifacts are kept); by default
+                the previous one.
+
+        The newest retired version older than the restored one that still has artifacts
+        becomes the new previous, so rolling back twice goes two versions back.
 
         Raises:
-            NotFound: there is no previous version.
+            NotFound: there is no previous version, or ``to`` names no version of the project
+                that can be served (unknown, rejected, or its artifacts pruned).
         """
         project = str(key)
         with self._db.write() as conn:
             current = self._current(conn, key)
-            row = conn.execute(
-                f"SELECT {_VERSION_COLUMNS} FROM versions"
-                " WHERE project = ? AND status = 'previous'",
-                (project,),
-            ).fetchone()
-            if row is None:
-                serving = f"it serves {current.name}" if current else "it has no trained version"
-                raise NotFound(
-                    f"Project {key} has no previous version to roll back to ({serving})."
-                )
+            row = self._rollback_target(conn, key, current, to)
+            if current is not None and current.number == row["number"]:
+                return current
             conn.execute(
-                "UPDATE versions SET status = 'retired' WHERE project = ? AND status = 'current'",
+                "UPDATE versions SET status = 'retired' WHERE project = ?"
+                " AND status IN ('current', 'previous')",
                 (project,),
             )
             conn.execute(
@@ -233,6 +252,41 @@ class VersionStore:
             restored.name,
         )
         return restored
+
+    def _rollback_target(
+        self, conn: sqlite3.Connection, key: ProjectKey, current: VersionInfo | None, to: str | None
+    ) -> sqlite3.Row:
+        serving = f"it serves {current.name}" if current else "it has no trained version"
+        if to is None:
+            row: sqlite3.Row | None = conn.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM versions"
+                " WHERE project = ? AND status = 'previous'",
+                (str(key),),
+            ).fetchone()
+            if row is None:
+                raise NotFound(
+                    f"Project {key} has no previous version to roll back to ({serving})."
+                )
+            return row
+        row = conn.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM versions WHERE project = ? AND name = ?"
+            " AND artifacts = 1 AND status != 'rejected'",
+            (str(key), to),
+        ).fetchone()
+        if row is None:
+            servable = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM versions WHERE project = ? AND artifacts = 1"
+                    " AND status != 'rejected' ORDER BY number DESC",
+                    (str(key),),
+                )
+            ]
+            raise NotFound(
+                f"Project {key} has no version {to!r:.80} to roll back to ({serving}; versions "
+                f"with artifacts: {', '.join(servable) or 'none'})."
+            )
+        return row
 
     def prune(self, key: ProjectKey, keep: int = 3) -> None:
         """Delete the artifacts of retired versions beyond the newest ``keep`` with artifacts.
@@ -335,7 +389,7 @@ class VersionStore:
         return os.stat(path).st_dev == os.stat(self.root / "tmp").st_dev
 
     def _copy_in(self, key: ProjectKey, workdir: Path) -> Path:
-        staged = Path(tempfile.mkdtemp(prefix=f"{_WORK}{key.slug}-", dir=self.root / "tmp"))
+        staged = Path(tempfile.mkdtemp(prefix=_work_prefix(key), dir=self.root / "tmp"))
         shutil.copytree(workdir, staged, dirs_exist_ok=True)
         return staged
 
@@ -356,7 +410,11 @@ class VersionStore:
         cutoff = time.time() - tmp_max_age
         for path in (self.root / "tmp").iterdir():
             with contextlib.suppress(OSError):  # another process may be removing it too
-                if path.name.startswith(_TRASH) or path.stat().st_mtime < cutoff:
+                if (
+                    path.name.startswith(_TRASH)
+                    or path.stat().st_mtime < cutoff
+                    or (path.name.startswith(_WORK) and _orphaned(path))
+                ):
                     trash.append(path)
         # Under the write lock: a promotion renames and commits while holding it, so a
         # directory without a committed row cannot be one that is being promoted right now.

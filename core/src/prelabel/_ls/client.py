@@ -18,6 +18,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import threading
 import time
 from typing import Any, Literal
@@ -43,7 +44,22 @@ EXPORT_TIMEOUT_S = 300.0
 MAX_REDIRECTS = 5
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_SECRET_PARAMS = ("sig", "signature", "token", "key", "credential", "password", "secret", "auth")
+#: Query parameter names containing one of these are masked in messages and logs.
+_SECRET_PARAMS = (
+    "sig",
+    "token",
+    "key",
+    "credential",
+    "pass",  # password, passwd, pass
+    "pwd",
+    "secret",
+    "auth",
+    "session",
+    "jwt",
+)
+#: Token-like words in texts LS sends back (its error details may echo what it was sent):
+#: JWTs (personal access tokens and their access tokens) and 40-hex legacy tokens.
+_TOKEN_LIKE = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+|\b[0-9a-fA-F]{40}\b")
 _FIXES_401: dict[TokenKind, str] = {
     "none": "no API key is configured: set LABEL_STUDIO_API_KEY to a personal access token",
     "legacy": "the legacy token is wrong or no longer accepted: legacy tokens are disabled by "
@@ -132,11 +148,15 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: httpx.Response, secrets: tuple[str | None, ...] = ()) -> str:
     # LS/DRF errors are {"detail": "..."}; other bodies (HTML pages) are not worth quoting.
+    # The detail may echo the token it rejected: token-like words are masked, line breaks too.
     body = _json(response)
     if isinstance(body, dict) and isinstance(body.get("detail"), str):
-        return f' (LS says: "{body["detail"][:200]}")'
+        detail = body["detail"][:200]
+        for secret in filter(None, secrets):
+            detail = detail.replace(secret, "***")
+        return f" (LS says: {_TOKEN_LIKE.sub('***', detail)!r})"
     return ""
 
 
@@ -203,7 +223,7 @@ class LabelStudioClient:
         if response.status_code != 200:
             raise UpstreamError(
                 f"Label Studio refused to exchange the personal access token at {url} "
-                f"(HTTP {response.status_code}){_detail(response)}: the token is revoked, "
+                f"(HTTP {response.status_code}){_detail(response, (self._key,))}: the token is revoked, "
                 "belongs to another LS instance, or is an access token rather than a personal "
                 "access token. Create a new one in LS → Account & Settings → Personal Access "
                 "Token and set LABEL_STUDIO_API_KEY."
@@ -314,7 +334,7 @@ class LabelStudioClient:
             fix = f"unexpected redirect to {safe_url(response.headers.get('location', '?'))}"
         else:
             fix = _FIXES.get(status, "the request was not accepted")
-        return f"{head}{_detail(response)}: {fix}."
+        return f"{head}{_detail(response, (self._key, self._access))}: {fix}."
 
     def _transport_message(self, url: str, exc: httpx.HTTPError) -> str:
         if isinstance(exc, httpx.TimeoutException):

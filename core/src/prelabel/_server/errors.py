@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from prelabel._engine.diskcheck import is_store_failure
 from prelabel.errors import PrelabelError, Unauthorized
 
-__all__ = ["install_error_handlers"]
+__all__ = ["NESTED_TOO_DEEP", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
+
+NESTED_TOO_DEEP = (
+    "The request body is nested too deeply (Label Studio's bodies are a few levels deep); "
+    "send flatter JSON."
+)
 
 
 def _body(kind: str, message: str, status: int) -> tuple[Response, int]:
@@ -37,8 +43,30 @@ def install_error_handlers(app: Flask) -> None:
         status = exc.code or 500
         return _body(type(exc).__name__, exc.description or exc.name, status)
 
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError) -> tuple[Response, int]:
+        # JSON nested a few hundred levels parses, then overflows the stack of the next
+        # walker (storing it, scoring it): the input's fault, not the server's.
+        log.warning("RecursionError on %s: %s", request.path, exc)
+        return _body("BadRequest", NESTED_TOO_DEEP, 400)
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
+        if is_store_failure(exc):
+            runtime = app.extensions["prelabel"]
+            runtime.write_failures.record(exc)
+            log.error(
+                "The store cannot take writes (%s: %s); %s answers 503.",
+                type(exc).__name__,
+                exc,
+                request.path,
+            )
+            return _body(
+                "StoreUnavailable",
+                f"Nothing was stored: the model directory cannot be written ({exc}). Free "
+                "disk space or remount it read-write; GET /health reports it.",
+                503,
+            )
         log.exception("Unhandled error")
         return _body(
             "InternalError", "Internal error in the backend; see its log for details.", 500

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from prelabel._engine.events import handle_event
 from prelabel._engine.runtime import Runtime
+from prelabel._server.errors import NESTED_TOO_DEEP
 from prelabel.config import LabelConfig
 from prelabel.errors import BadRequest, InvalidExtraParams
 from prelabel.project import ProjectKey
@@ -24,11 +26,42 @@ def _runtime() -> Runtime:
     return runtime
 
 
+# A \uD800-\uDFFF escape: JSON allows it, but alone it is no character and cannot be stored.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    """The request's JSON object; 400 saying what is wrong with anything else."""
+    data = request.get_data(cache=True)
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"The request body is not UTF-8 (byte {exc.start}).") from None
+    except RecursionError:
+        raise BadRequest(NESTED_TOO_DEEP) from None
+    except ValueError as exc:  # JSONDecodeError, or a number past Python's 4,300 digits
+        raise BadRequest(f"The request body is not JSON: {exc}.") from None
     if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
+        raise BadRequest(f"The request body must be a JSON object, got {type(body).__name__}.")
+    if _SURROGATE_ESCAPE.search(data):
+        try:
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(
+                "The request body contains an unpaired UTF-16 surrogate escape (\\ud800-"
+                "\\udfff alone), which is no character; fix the text that carries it."
+            ) from None
     return body
+
+
+def _text(body: Mapping[str, Any], key: str) -> str | None:
+    """An optional string field: ``None`` when absent or empty, 400 when not a string."""
+    value = body.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"'{key}' must be a string, got {type(value).__name__}")
+    return value
 
 
 def normalise_extra_params(value: Any) -> dict[str, Any]:
@@ -49,15 +82,22 @@ def normalise_extra_params(value: Any) -> dict[str, Any]:
 
 @bp.get("/")
 @bp.get("/health")
-def health() -> Response:
+def health() -> tuple[Response, int]:
     runtime = _runtime()
+    problem = runtime.store_problem()
+    store: dict[str, Any] = {"writable": problem is None}
+    if problem is not None:
+        # 503: Label Studio shows the backend disconnected instead of sending annotations
+        # that cannot be stored (it never resends a webhook).
+        store["problem"] = problem
     return jsonify(
-        status="UP",
+        status="UP" if problem is None else "DOWN",
         model_class=type(runtime.backend).__name__,
         backend=runtime.backend.name,
         version=runtime.backend.version,
+        store=store,
         training=runtime.training_status(),
-    )
+    ), 200 if problem is None else 503
 
 
 @bp.post("/setup")
@@ -72,13 +112,10 @@ def setup() -> Response:
     runtime.backend.check_config(config)
     extra = normalise_extra_params(body.get("extra_params"))
     runtime.settings_for(extra)
-    hostname, token = body.get("hostname"), body.get("access_token")
+    hostname, token = _text(body, "hostname"), _text(body, "access_token")
+    runtime.check_hostname(runtime.store.project(key), hostname)
     runtime.store.remember_setup(
-        key,
-        extra_params=extra,
-        hostname=hostname if isinstance(hostname, str) and hostname else None,
-        access_token=token if isinstance(token, str) and token else None,
-        label_config=schema,
+        key, extra_params=extra, hostname=hostname, access_token=token, label_config=schema
     )
     version = runtime.served_version(runtime.store.project(key)).name
     runtime.telemetry.observe_version(str(key), version)
@@ -129,13 +166,19 @@ def legacy_train() -> tuple[Response, int]:
     tasks = body.get("annotations")
     if not isinstance(tasks, list):
         raise BadRequest("/train needs 'annotations', the list of annotated tasks.")
-    if isinstance(body.get("label_config"), str):
-        runtime.store.set_label_config(key, body["label_config"])
+    bad = next((i for i, task in enumerate(tasks) if not isinstance(task, dict)), None)
+    if bad is not None:
+        raise BadRequest(
+            f"/train 'annotations'[{bad}] must be a task object, got {type(tasks[bad]).__name__}."
+        )
+    config = _text(body, "label_config")
+    if config is not None:
+        runtime.store.set_label_config(key, config)
     if not runtime.policy.trains:
         return jsonify(
             status="ok", detail=f"the {runtime.backend.name} backend does not train"
         ), 200
-    runtime.store.replace_annotations(key, [t for t in tasks if isinstance(t, dict)])
+    runtime.store.replace_annotations(key, tasks)
     job = runtime.queue.enqueue(key, "train", reason="TRAIN")
     runtime.wake_jobs()
     return jsonify(status="ok", job=job.id), 201
@@ -168,9 +211,11 @@ def project_versions(project: str) -> Response:
 
 @bp.post("/projects/<project>/rollback")
 def rollback(project: str) -> Response:
+    """Serve the previous version, or the one named by ``?version=`` or ``{"version": …}``."""
     runtime = _runtime()
     key = ProjectKey.parse(project)
-    version = runtime.store.rollback(key)
+    named = request.args.get("version") or (_text(_body(), "version") if request.data else None)
+    version = runtime.store.rollback(key, to=named)
     return jsonify(project=str(key), model_version=version.name)
 
 

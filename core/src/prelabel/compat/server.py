@@ -61,4 +61,5 @@ def run_gunicorn(
         threads=threads,
         timeout=timeout,
         app_factory=lambda: make_app(directory, settings, class_name=class_name),
+        max_request_bytes=int(settings.max_request_mb * 1024 * 1024),
     )
