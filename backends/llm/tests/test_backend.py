@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from prelabel import Prediction
+from prelabel.errors import InvalidExtraParams
+from prelabel.testing import make_context
 from prelabel_llm import LlmBackend
 from prelabel_llm.fake import Reply
 from prelabel_llm.store import Store
@@ -330,11 +332,31 @@ def test_the_api_key_is_never_logged(fake, predict, caplog, api_key):
     assert api_key not in repr(LlmBackend.load_settings(api_key=api_key))
 
 
-def test_no_key_for_a_hosted_provider_is_a_clear_error(predict, fake, caplog, monkeypatch):
+def test_no_key_for_a_hosted_provider_is_a_clear_error(fake, caplog, monkeypatch, tmp_path):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    out = predict([task(1, "x")], config=SENTIMENT, api_key=None, base_url=None)
-    assert out[0].result == [] and fake.calls == []
+    backend = LlmBackend(LlmBackend.load_settings(api_key=None, base_url=None))
+    ctx = make_context(backend, SENTIMENT, media=tmp_path)
+    out = backend.predict([task(1, "x")], ctx)
+    assert out[0].result == [] and fake.calls == []  # type: ignore[union-attr]
     assert "no API key for openai: set PRELABEL_LLM_API_KEY" in caplog.text
+
+
+@pytest.mark.parametrize("key", ["base_url", "state_dir"])
+def test_a_project_may_not_choose_where_the_key_goes_or_what_is_written(
+    predict, fake, tmp_path, key
+):
+    # Whoever reaches /setup sets extra_params: the server's key must not follow base_url to
+    # their host, and state_dir must not create files where they say (issue #13).
+    elsewhere = {"base_url": "http://127.0.0.1:9/v1", "state_dir": str(tmp_path / "theirs")}
+    with pytest.raises(InvalidExtraParams, match=f"may not set {key}.*PRELABEL_LLM_{key.upper()}"):
+        predict([task(1, "I love it")], config=SENTIMENT, **{key: elsewhere[key]})
+    assert fake.calls == [] and not (tmp_path / "theirs").exists()
+    assert LlmBackend.Settings.server_only() == {"base_url", "state_dir"}
+
+
+def test_a_project_may_bring_its_own_key_to_the_servers_endpoint(predict, fake):
+    predict([task(1, "I love it")], config=SENTIMENT, api_key="sk-project-own")
+    assert [c.headers.get("authorization") for c in fake.calls] == ["Bearer sk-project-own"]
 
 
 def test_every_setting_is_documented():

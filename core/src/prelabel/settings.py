@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -167,11 +166,10 @@ class ServerOnly:
 
 
 def _mentions_path(annotation: Any) -> bool:
+    """Whether a type is or contains a path (``Path | None``, ``list[Path]``…)."""
     if isinstance(annotation, type) and issubclass(annotation, os.PathLike):
         return True
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType, Annotated):
-        return any(_mentions_path(arg) for arg in typing.get_args(annotation))
-    return False
+    return any(_mentions_path(arg) for arg in typing.get_args(annotation))
 
 
 class BackendSettings(BaseSettings):

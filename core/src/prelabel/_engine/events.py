@@ -50,7 +50,7 @@ def _ids(items: Any, what: str) -> list[int]:
     for item in _as_list(items):
         ident = item.get("id")
         if not is_id(ident):
-            raise BadRequest(f"webhook {what}: 'id' must be an integer id, got {ident!r:.80}")
+            raise BadRequest(f"webhook {what} 'id' must be an integer id, got {ident!r:.80}")
         out.append(ident)
     return out
 
@@ -78,7 +78,8 @@ def handle_event(runtime: Runtime, body: Mapping[str, Any]) -> tuple[dict[str, A
         return _start_training(runtime, key)
     changed = wants_training
     if action in ANNOTATION_EVENTS:
-        tasks = {t["id"]: t for t in _as_list(body.get("task")) if is_id(t.get("id"))}
+        task_list = _as_list(body.get("task"))
+        tasks = dict(zip(_ids(task_list, "task"), task_list, strict=True))
         pairs = []
         for annotation in _as_list(body.get("annotation")):
             task_id = annotation.get("task")

@@ -42,6 +42,18 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+#: Training runs at a lower CPU priority than serving: on a small machine a job that takes
+#: every core must not push ``/health`` past Label Studio's 1 s.
+JOB_NICENESS = 10
+
+
+def _start_job_process() -> None:
+    """In a job's child process before exec: die with the worker, yield the CPU to serving."""
+    die_with_parent()
+    with contextlib.suppress(OSError):
+        os.nice(JOB_NICENESS)
+
+
 def _describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -74,7 +86,7 @@ class ChildJobs:
             command = [sys.executable, "-m", "prelabel._engine.jobprocess", job.id, str(out)]
             env = {**self.environ, "PRELABEL_BACKEND": self.backend}
             with self._lock:
-                self._current = subprocess.Popen(command, env=env, preexec_fn=die_with_parent)
+                self._current = subprocess.Popen(command, env=env, preexec_fn=_start_job_process)
             code = self._current.wait()
             with self._lock:
                 self._current = None
