@@ -20,7 +20,6 @@ Two parts, both on loopback:
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import random
@@ -34,9 +33,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
-from _serving import free_port, served
+from _serving import free_port, report, served
 
-HERE = Path(__file__).parent
 CONFIG = """<View><Text name="text" value="$text"/>
 <Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/></Choices></View>"""
 PROJECT = {"id": 9, "created_at": "2026-11-27T19:23:47.527544Z", "label_config": CONFIG}
@@ -343,10 +341,7 @@ def main() -> None:
     env["PRELABEL_JOB_RUNNER"] = "process"
     env["PRELABEL_MODEL_DIR"] = tempfile.mkdtemp(prefix="prelabel-soak-")
     figures["soak"] = soak(env, args.clients, args.seconds, args.slow)
-    out = HERE / "results" / "soak.json"
-    out.write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures, indent=2))
-    print(f"written to {out}")
+    report("soak", figures)
 
 
 if __name__ == "__main__":
