@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from prelabel._engine.liveness import pid_alive
+
 CONFIG = """<View><Text name="text" value="$text"/>
 <Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/></Choices></View>"""
 PROJECT = "4.1795807427"
@@ -165,3 +167,17 @@ def test_a_backend_that_does_not_train_gets_no_training_process(serve):
     assert client.get("/health").json()["training"] == {"trains": False}
     assert training_workers(proc.pid) == []
     assert len(children(proc.pid)) == 2  # the two gunicorn workers, nothing else
+
+
+def test_kill_9_of_the_server_takes_every_child_with_it(serve):
+    _, proc = serve("textcls")
+    deadline = time.monotonic() + 30
+    while len(kids := children(proc.pid)) < 3:  # two gunicorn workers and the training worker
+        assert time.monotonic() < deadline, kids
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)  # no clean-up runs in the master
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while alive := [pid for pid in kids if pid_alive(pid)]:
+        assert time.monotonic() < deadline, f"orphans outlived the server: {alive}"
+        time.sleep(0.2)

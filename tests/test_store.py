@@ -196,6 +196,47 @@ def test_rollback_steps_back_through_history(store):
     assert promote(store).name == "m-4"
 
 
+def test_rollback_to_a_named_version(store):
+    for content in ("one", "two", "three", "four"):
+        promote(store, content=content)
+    assert store.rollback(KEY, to="m-1").name == "m-1"  # not m-3, the previous one
+    assert served(store) == "one"
+    # Nothing older is left to go back to; the versions it skipped stay retired.
+    assert [v.status for v in store.versions(KEY)] == ["retired"] * 3 + ["current"]
+    assert store.rollback(KEY, to="m-3").name == "m-3"  # forward again, by name
+    assert served(store) == "three"
+    assert store.rollback(KEY).name == "m-2"  # then back step by step
+    assert store.rollback(KEY, to="m-2").name == "m-2"  # naming the current one: no change
+
+
+def test_rollback_to_an_unservable_name_is_not_found_and_lists_the_servable(store):
+    promote(store, content="one")
+    store.record_rejected(KEY, name_prefix="m", metrics={})
+    promote(store, content="three")
+    for name in ("m-2", "m-9", "other"):
+        with pytest.raises(NotFound, match=r"no version .* \(it serves m-3; .*: m-3, m-1\)"):
+            store.rollback(KEY, to=name)
+    assert served(store) == "three"
+
+
+def test_work_dirs_of_killed_trainings_go_at_the_next_start(store, spawn):
+    child = spawn.Process(target=_open_work_dir_and_die, args=(str(store.root),))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 4
+    (orphan,) = (store.root / "tmp").iterdir()  # left by the killed process
+    with store.new_version_dir(KEY) as mine:  # a training of a live process
+        ProjectStore(store.root)  # a restart, or the next job process
+        assert not orphan.exists()  # not after two days: its process is gone
+        assert mine.is_dir()
+
+
+def _open_work_dir_and_die(root: str) -> None:
+    with ProjectStore(Path(root)).new_version_dir(KEY) as workdir:
+        (workdir / "epoch-1.pt").write_text("half a model")
+        os._exit(4)
+
+
 def test_rollback_without_versions_is_not_found(store):
     with pytest.raises(NotFound, match="no trained version"):
         store.rollback(KEY)

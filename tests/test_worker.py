@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from prelabel._engine.jobs import Job, JobQueue
-from prelabel._engine.liveness import WorkerRegistry, pid_alive
+from prelabel._engine.liveness import WorkerRegistry, pid_alive, pid_started_at
 from prelabel._engine.store import ProjectStore
 from prelabel._engine.supervisor import Supervisor
 from prelabel.project import ProjectKey
@@ -207,3 +208,19 @@ def test_the_supervisor_restarts_a_dead_child_and_stops_it():
     finally:
         supervisor.stop(timeout=5)
     assert not pid_alive(second)
+
+
+def test_a_reused_pid_does_not_keep_a_dead_workers_jobs(tmp_path: Path) -> None:
+    # After a container restart the new processes get the old pids: a registered worker whose
+    # pid now belongs to a younger process is gone, and its jobs are recovered at once.
+    registry = WorkerRegistry(tmp_path / "prelabel.db")
+    me = os.getpid()
+    old, current = f"host:{me}:old", f"host:{me}:now"
+    for worker_id in (old, current):
+        registry.beat(worker_id)
+    with registry._db.write() as conn:
+        conn.execute("UPDATE workers SET host = ?", (socket.gethostname(),))
+        conn.execute("UPDATE workers SET started_at = started_at - 3600 WHERE id = ?", (old,))
+    started = pid_started_at(me)
+    assert started is not None and started < time.time()
+    assert registry.dead_on_this_host() == [old]

@@ -78,6 +78,10 @@ class WriteFailures:
     def record(self, exc: BaseException) -> None:
         self._last = (time.monotonic(), f"{type(exc).__name__}: {exc}")
 
+    def clear(self) -> None:
+        """A later write succeeded: the store takes writes again."""
+        self._last = None
+
     def recent(self) -> str | None:
         last = self._last
         if last is None or time.monotonic() - last[0] > self.window:

@@ -55,16 +55,12 @@ def install_error_handlers(app: Flask) -> None:
         if is_store_failure(exc):
             runtime = app.extensions["prelabel"]
             runtime.write_failures.record(exc)
-            log.error(
-                "The store cannot take writes (%s: %s); %s answers 503.",
-                type(exc).__name__,
-                exc,
-                request.path,
-            )
+            problem = runtime.store_problem()
+            log.error("Nothing stored for %s: %s (%s).", request.path, problem, exc)
             return _body(
                 "StoreUnavailable",
-                f"Nothing was stored: the model directory cannot be written ({exc}). Free "
-                "disk space or remount it read-write; GET /health reports it.",
+                f"Nothing was stored: {problem}. Free disk space or remount the model "
+                "directory read-write; GET /health reports it.",
                 503,
             )
         log.exception("Unhandled error")

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from prelabel._engine.diskcheck import is_store_failure
 from prelabel._engine.events import handle_event
 from prelabel._engine.runtime import Runtime
 from prelabel._server.errors import NESTED_TOO_DEEP
@@ -90,13 +91,19 @@ def health() -> tuple[Response, int]:
         # 503: Label Studio shows the backend disconnected instead of sending annotations
         # that cannot be stored (it never resends a webhook).
         store["problem"] = problem
+    try:
+        training = runtime.training_status()
+    except Exception as exc:  # the workers table lives on that disk too
+        if problem is None or not is_store_failure(exc):
+            raise
+        training = {"problem": f"unknown while the store cannot be read ({exc})"}
     return jsonify(
         status="UP" if problem is None else "DOWN",
         model_class=type(runtime.backend).__name__,
         backend=runtime.backend.name,
         version=runtime.backend.version,
         store=store,
-        training=runtime.training_status(),
+        training=training,
     ), 200 if problem is None else 503
 
 
@@ -153,7 +160,9 @@ def predict() -> Response:
 
 @bp.post("/webhook")
 def webhook() -> tuple[Response, int]:
-    response, status = handle_event(_runtime(), _body())
+    runtime = _runtime()
+    response, status = handle_event(runtime, _body())
+    runtime.write_failures.clear()  # it stored what it got: the disk takes writes again
     return jsonify(response), status
 
 
