@@ -41,7 +41,7 @@ def test_create_lays_out_a_compat_project_whose_own_test_passes(tmp_path, monkey
     spec = importlib.util.spec_from_file_location("generated_test_model", project / "test_model.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.test_predict_answers_every_task(tmp_path / "state")
+    module.test_every_task_gets_a_prediction_with_the_setup_version(tmp_path / "state")
     again = CliRunner().invoke(cli, ["create", "my_ml_backend"])
     assert again.exit_code != 0 and "not empty" in str(again.exception)
 
@@ -112,7 +112,7 @@ def test_start_serves_model_py_with_basic_auth_and_keeps_state_in_the_project(tm
     assert httpx.post(f"{url}/setup", json=setup).status_code == 401
     auth = {"Authorization": "Basic " + base64.b64encode(b"u:p").decode()}
     answer = httpx.post(f"{url}/setup", json=setup, headers=auth)
-    assert answer.status_code == 200 and answer.json() == {"model_version": "0.0.1"}
+    assert answer.status_code == 200 and answer.json() == {"model_version": "starter-1"}
     body = fixture("predict_batch_text")["json"]
     results = httpx.post(f"{url}/predict", json=body, headers=auth).json()["results"]
     assert len(results) == len(body["tasks"])
