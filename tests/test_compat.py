@@ -458,7 +458,12 @@ def test_model_py_imports_its_helpers_and_sdk_imports_get_the_fix(tmp_path):
     sdk = tmp_path / "sdk"
     sdk.mkdir()
     (sdk / "model.py").write_text("from label_studio_ml.model import LabelStudioMLBase\n")
-    with pytest.raises(BackendLoadError, match=r"from prelabel\.compat import LabelStudioMLBase"):
+    with pytest.raises(BackendLoadError, match=r"from prelabel\.compat import LabelStudioMLBase, "):
+        load_model_class(sdk)
+    (sdk / "model.py").write_text(
+        "from label_studio_sdk.label_interface.objects import PredictionValue\n"
+    )
+    with pytest.raises(BackendLoadError, match=r"PredictionValue, .* come from prelabel\.compat"):
         load_model_class(sdk)
     with pytest.raises(BackendLoadError, match="prelabel create"):
         load_model_class(tmp_path / "missing")

@@ -7,9 +7,11 @@ alias else the value, ``value_name`` drops the ``$``, name filters see lowercase
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 
+from prelabel import compat
 from prelabel.compat import (
     ControlTag,
     LabelInterface,
@@ -204,3 +206,16 @@ def test_a_models_label_interface_follows_its_config(tmp_path):
         bare = LabelStudioMLBase(project_id="6")
     with pytest.raises(ValueError, match="has no labeling config"):
         bare.label_interface  # noqa: B018
+
+
+def test_the_readme_lists_every_sdk_name_the_facade_refuses():
+    readme = (Path(compat.__file__).parent / "README.md").read_text()
+    refused = {
+        f"{owner.__name__}.{name}": name
+        for owner in (LabelInterface, ControlTag, ObjectTag)
+        for name in owner._unsupported
+    }
+    missing = [where for where, name in refused.items() if f"`{name}" not in readme]
+    assert not missing, f"compat/README.md does not list: {missing}"
+    for module_name in ("predict_fn", "update_fn", "init_app"):
+        assert f"`{module_name}" in readme

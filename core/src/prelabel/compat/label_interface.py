@@ -108,9 +108,7 @@ class ObjectTag(_Tag):
         """The ``valueType`` attribute (``"url"`` when the data holds a link to the content)."""
         return self.attr.get("valueType") or self.attr.get("valuetype")
 
-    def match(
-        self, tag_type: TagType, to_name_filter_fn: NameFilter | None = None, **_: Any
-    ) -> bool:
+    def match(self, tag_type: TagType, to_name_filter_fn: NameFilter | None = None) -> bool:
         """Whether the object is of ``tag_type`` and its (lowercased) name passes the filter."""
         return self.tag.lower() in _types(tag_type) and (
             to_name_filter_fn is None or bool(to_name_filter_fn(self.name.lower()))
@@ -167,7 +165,7 @@ class ControlTag(_Tag):
 
     get_input = get_object
 
-    def match(self, tag_type: TagType, name_filter_fn: NameFilter | None = None, **_: Any) -> bool:
+    def match(self, tag_type: TagType, name_filter_fn: NameFilter | None = None) -> bool:
         """Whether the control is of ``tag_type`` and its (lowercased) name passes the filter."""
         return self.tag.lower() in _types(tag_type) and (
             name_filter_fn is None or bool(name_filter_fn(self.name.lower()))
