@@ -19,6 +19,7 @@ from prelabel.compat.label_interface import (
 from prelabel.compat.response import ModelResponse, PredictionValue
 
 __all__ = [
+    "DATA_UNDEFINED_NAME",
     "ControlTag",
     "LabelInterface",
     "LabelStudioMLBase",
@@ -30,6 +31,10 @@ __all__ = [
     "bump_version",
     "make_app",
 ]
+
+#: The data key of tasks imported as bare files or strings, when LS cannot tell the config's
+#: variable (``label_studio_ml.utils.DATA_UNDEFINED_NAME``).
+DATA_UNDEFINED_NAME = "$undefined$"
 
 #: SDK module-level names with no counterpart here, and what to write instead.
 _NOT_OFFERED = {
