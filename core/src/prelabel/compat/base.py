@@ -20,7 +20,8 @@ from typing import Any
 
 from prelabel.compat._config import parse_config
 from prelabel.compat._store import CompatStore
-from prelabel.compat.label_interface import LabelInterface, NameFilter, TagType
+from prelabel.compat._tags import NameFilter, TagType
+from prelabel.compat.label_interface import LabelInterface
 from prelabel.compat.response import ModelResponse
 from prelabel.config import LabelConfig, LabelMap
 from prelabel.media import MediaResolver
