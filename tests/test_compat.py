@@ -37,10 +37,13 @@ PROJECT = SETUP["project"]  # "1.1795806764", the same project as the recorded w
 
 
 @pytest.fixture
-def compat_app(tmp_path):
+def compat_app(tmp_path, monkeypatch):
     """``compat_app(model, start_jobs=False, **core_settings)``: a script of compat_models/
     (copied as a project's model.py) or a model class, served by the core app."""
     apps = []
+    # Model code keeps its files under $MODEL_DIR, as `prelabel start` sets it.
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path / "model-files"))
+    (tmp_path / "model-files").mkdir()
 
     def build(model, *, start_jobs: bool = False, **overrides):
         n = len(apps)
@@ -121,7 +124,7 @@ def test_an_untrained_model_answers_every_task_with_an_empty_prediction(compat_a
 
 
 def test_annotations_train_in_the_background_and_the_new_version_is_served(
-    compat_app, wait_job, annotation_webhook
+    compat_app, wait_job, annotation_webhook, tmp_path
 ):
     client = compat_app("text_classifier.py", start_jobs=True).test_client()
     assert client.post("/setup", json=SETUP).get_json()["model_version"] == "textclf-0"
@@ -148,6 +151,8 @@ def test_annotations_train_in_the_background_and_the_new_version_is_served(
     assert 0.5 < hate["score"] <= 1 and 0.5 < love["score"] <= 1
     assert hate["model_version"] == love["model_version"] == "textclf-2"
     assert "textclf-2" in client.get("/versions").get_json()["versions"]
+    saved = sorted(p.name for p in (tmp_path / "model-files").glob("*.pkl"))
+    assert saved == ["project1-textclf-1.pkl", "project1-textclf-2.pkl"]
 
 
 @pytest.fixture
