@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from werkzeug import Request, Response
 
-from prelabel._server.app import make_trainer
 from prelabel.compat import LabelStudioMLBase, ModelResponse, PredictionValue, bump_version
 from prelabel.compat._config import parse_config
 from prelabel.compat._store import CompatStore
@@ -93,7 +92,7 @@ def train_now(app):
     """Run the project's pending training job here and now; the job's result."""
     state = app.extensions["prelabel"]
     job = state.queue.claim("test")
-    result = make_trainer(state)(job)
+    result = state.run_job(job)
     state.queue.finish(job.id, result=result, worker_id="test")
     return result
 

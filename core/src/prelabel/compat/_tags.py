@@ -48,7 +48,7 @@ def _types(wanted: TagType) -> set[str]:
 
 
 # What to use instead, for SDK names refused by several classes.
-VALIDATE_INSTEAD = "prelabel checks every predicted region against the config and logs problems; to check one yourself use prelabel.validation.region_problems(region, self.config)"
+VALIDATE_INSTEAD = "prelabel checks every predicted region against the config and logs problems; to check yourself use prelabel.validation.result_problems(prediction['result'], self.config) or region_problems(region, self.config)"
 SAMPLES_INSTEAD = "prelabel.testing builds scenarios for tests"
 
 

@@ -5,7 +5,7 @@
   raised, the request fails with the exception's message, which Label Studio shows;
 * ``model_version`` is never null: the version ``/setup`` reports for the project, unless a
   backend deliberately labels a prediction with its own (several models per task, protocol E6);
-* ``score`` follows the core policy (:mod:`prelabel.scoring`);
+* ``score`` follows the core policy (:mod:`prelabel.metrics.scoring`);
 * control-group tasks get an empty prediction (never shown a model's suggestion).
 """
 
@@ -19,9 +19,9 @@ from typing import Any
 
 from prelabel.backend import Backend, Context, TaskPredictions
 from prelabel.errors import PredictionFailed, PrelabelError
+from prelabel.metrics.scoring import ScorePolicy, in_control_group, score_from_probabilities
 from prelabel.project import ProjectKey
 from prelabel.results import Prediction
-from prelabel.scoring import ScorePolicy, in_control_group, score_from_probabilities
 
 __all__ = ["PredictionRunner", "RunStats", "ServedPrediction"]
 
