@@ -244,7 +244,8 @@ class Backend(ABC):
         """Predict for ``tasks`` (LS task dicts); return one entry per task, in order.
 
         A task with nothing to predict gets ``Prediction.empty()``. Raising fails the whole
-        call; the server then retries task by task, so one bad task costs only itself.
+        call; the server then retries task by task, so one bad task costs only itself. When
+        every task raises, ``/predict`` fails with the exception's message, which LS shows.
         """
 
     @classmethod
