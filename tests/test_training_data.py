@@ -78,7 +78,9 @@ def test_usable_tasks_keep_the_good_and_count_the_bad(caplog):
 def test_one_malformed_annotation_no_longer_stops_training(
     make_app, annotation_webhook, wait_job, ls_request
 ):
-    client = make_app(TextClassifierBackend(), start_jobs=True).test_client()
+    # The ninth annotation (the malformed one) is the one that starts training.
+    app = make_app(TextClassifierBackend(), start_jobs=True, train_min_annotations=9)
+    client = app.test_client()
     assert client.post("/setup", json=ls_request("setup")).status_code == 200
     words = {"Positive": "love great", "Negative": "hate awful"}
     for i in range(8):

@@ -76,7 +76,7 @@ def handle_event(runtime: Runtime, body: Mapping[str, Any]) -> tuple[dict[str, A
     wants_training = may_train and runtime.policy.wants_training(key, body)
     if action == "START_TRAINING":
         return _start_training(runtime, key)
-    changed = wants_training
+    changes = 0
     if action in ANNOTATION_EVENTS:
         task_list = _as_list(body.get("task"))
         tasks = dict(zip(_ids(task_list, "task"), task_list, strict=True))
@@ -90,19 +90,22 @@ def handle_event(runtime: Runtime, body: Mapping[str, Any]) -> tuple[dict[str, A
         )
         for task, annotation in pairs:
             runtime.record_acceptance(key, task or {"id": annotation.get("task")}, annotation)
-        changed = changed or bool(pairs)
+        changes += len(pairs)
     elif action == "ANNOTATIONS_DELETED":
         ids = _ids(body.get("annotations"), "annotations")
-        changed |= runtime.store.delete_annotations(key, ids) > 0
+        changes += runtime.store.delete_annotations(key, ids)
     elif action == "TASKS_DELETED":
-        changed |= runtime.store.delete_tasks(key, _ids(body.get("tasks"), "tasks")) > 0
+        changes += runtime.store.delete_tasks(key, _ids(body.get("tasks"), "tasks"))
     elif action not in ("TASKS_CREATED", "PROJECT_UPDATED"):
         return {"status": "ignored", "action": action}, 200
     response: dict[str, Any] = {"status": "ok"}
-    if changed and runtime.policy.trains and runtime.settings.train_trigger == "annotation":
-        job = runtime.queue.enqueue(key, "train", reason=action)
+    train = runtime.policy.trains and runtime.settings.train_trigger == "annotation"
+    if train and (wants_training or runtime.policy.due(key, changes)):
+        response["job"] = runtime.queue.enqueue(key, "train", reason=action).id
         runtime.wake_jobs()
-        response["job"] = job.id
+    elif action == "TASKS_CREATED" and runtime.settings.predict_new_tasks:
+        response["job"] = runtime.queue.enqueue(key, "predict", reason=action).id
+        runtime.wake_jobs()
     return response, 200
 
 

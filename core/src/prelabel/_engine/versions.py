@@ -16,16 +16,14 @@ import logging
 import os
 import shutil
 import sqlite3
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prelabel._engine.db import Database
-from prelabel._engine.liveness import pid_alive, pid_started_at
+from prelabel._engine.workdirs import empty, leftovers, new_work_dir, to_trash
 from prelabel.errors import NotFound
 from prelabel.project import ProjectKey
 
@@ -47,26 +45,6 @@ SCHEMA = (
 )
 
 _VERSION_COLUMNS = "number, name, path, created_at, metrics, status"
-_TRASH = ".trash-"
-_WORK = "work-"
-
-
-def _work_prefix(key: ProjectKey) -> str:
-    # The owner's pid in the name: a work dir whose process is gone is removed at the next
-    # start, not after tmp_max_age.
-    return f"{_WORK}{os.getpid()}-{key.slug}-"
-
-
-def _orphaned(path: Path) -> bool:
-    """Whether a work dir's process is gone (killed mid-training)."""
-    pid = path.name.removeprefix(_WORK).split("-", 1)[0]
-    if not pid.isdigit():
-        return False  # an older layout: left to the age rule
-    if not pid_alive(int(pid)):
-        return True
-    started = pid_started_at(int(pid))
-    # A process younger than the directory is another one that reuses the pid.
-    return started is not None and started > path.stat().st_mtime + 2.0
 
 
 def _dumps(value: Any) -> str:
@@ -139,7 +117,7 @@ class VersionStore:
 
         Removed on exit unless :meth:`promote` moved it into place.
         """
-        path = Path(tempfile.mkdtemp(prefix=_work_prefix(key), dir=self.root / "tmp"))
+        path = new_work_dir(self.root / "tmp", key)
         try:
             yield path
         finally:
@@ -389,33 +367,20 @@ class VersionStore:
         return os.stat(path).st_dev == os.stat(self.root / "tmp").st_dev
 
     def _copy_in(self, key: ProjectKey, workdir: Path) -> Path:
-        staged = Path(tempfile.mkdtemp(prefix=_work_prefix(key), dir=self.root / "tmp"))
+        staged = new_work_dir(self.root / "tmp", key)
         shutil.copytree(workdir, staged, dirs_exist_ok=True)
         return staged
 
     def _to_trash(self, path: Path) -> Path:
-        # Renaming first makes the removal atomic as far as readers of `path` can tell.
-        trash = self.root / "tmp" / f"{_TRASH}{uuid.uuid4().hex}"
-        os.replace(path, trash)
-        return trash
+        return to_trash(self.root / "tmp", path)
 
     @staticmethod
     def _empty(trash: list[Path]) -> None:
-        for path in trash:
-            shutil.rmtree(path, ignore_errors=True)
+        empty(trash)
 
     def _cleanup(self, tmp_max_age: float) -> None:
         """Remove what crashes left: trash, stale work dirs, version dirs no row references."""
-        trash: list[Path] = []
-        cutoff = time.time() - tmp_max_age
-        for path in (self.root / "tmp").iterdir():
-            with contextlib.suppress(OSError):  # another process may be removing it too
-                if (
-                    path.name.startswith(_TRASH)
-                    or path.stat().st_mtime < cutoff
-                    or (path.name.startswith(_WORK) and _orphaned(path))
-                ):
-                    trash.append(path)
+        trash = leftovers(self.root / "tmp", tmp_max_age)
         # Under the write lock: a promotion renames and commits while holding it, so a
         # directory without a committed row cannot be one that is being promoted right now.
         with self._db.write() as conn:
