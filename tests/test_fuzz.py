@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -101,7 +102,8 @@ def _bodies() -> dict[str, list[dict[str, Any]]]:
     by_path["/train"] = [
         {"project": setup["project"], "label_config": setup["schema"], "annotations": [task]}
     ]
-    by_path["/projects/1.1795806764/rollback"] = [{"version": "reference-1"}]
+    by_path["/projects/<project>/rollback"] = [{"version": "reference-1"}]
+    by_path["/projects/<project>/predict"] = [{"unlabeled_only": True, "select": False}]
     return by_path
 
 
@@ -117,12 +119,25 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return app.test_client()
 
 
-def test_every_post_endpoint_has_recorded_bodies():
-    assert {"/setup", "/predict", "/webhook", "/train"} <= set(BODIES)
+GETS = ["/", "/health", "/versions", "/metrics", "/jobs", "/acceptance"]
+TEMPLATES = [
+    "/jobs/{}", "/projects/{}/versions", "/projects/{}/rollback", "/projects/{}/predict",
+    "/jobs?project={}", "/acceptance?project={}", "/projects/{}/rollback?version={}",
+]  # fmt: skip
+
+
+def test_every_endpoint_is_fuzzed(client):
+    fuzzed = set(BODIES) | set(GETS) | {t.split("?")[0].replace("{}", "<x>") for t in TEMPLATES}
+    for rule in client.application.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = re.sub(r"<[^>]+>", "<x>", rule.rule)
+        assert path in {re.sub(r"<[^>]+>", "<x>", p) for p in fuzzed}, rule.rule
     assert len(BODIES["/webhook"]) >= 6 and len(BODIES["/predict"]) >= 4
 
 
 def _answer(client: Any, path: str, data: bytes) -> None:
+    path = path.replace("<project>", "1.1795806764")
     response = client.post(path, data=data, content_type="application/json")
     assert response.status_code < 500, (path, data[:300], response.get_data(as_text=True))
     assert response.is_json
@@ -136,16 +151,12 @@ def test_mutated_ls_bodies_are_never_a_5xx(client, path, data):
     _answer(client, path, data.draw(mutated(body)))
 
 
-@pytest.mark.parametrize(
-    "template",
-    ["/jobs/{}", "/projects/{}/versions", "/projects/{}/rollback", "/jobs?project={}",
-     "/acceptance?project={}", "/projects/{}/rollback?version={}"],
-)  # fmt: skip
+@pytest.mark.parametrize("template", TEMPLATES)
 @FUZZ
 @given(value=st.one_of(ODD_TEXT, st.text(max_size=30)))
 def test_fuzzed_path_and_query_parameters_are_never_a_5xx(client, template, value):
     url = template.format(quote(value.encode("utf-8", "surrogatepass"), safe=""), "x")
-    method = client.post if "rollback" in template else client.get
+    method = client.post if "rollback" in template or "predict" in template else client.get
     response = method(url)
     assert response.status_code < 500, (url, response.get_data(as_text=True))
 
@@ -179,7 +190,7 @@ def _auth_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return _AUTH_APPS[0]
 
 
-@pytest.mark.parametrize("path", ["/", "/health", "/versions", "/metrics", "/jobs", "/acceptance"])
+@pytest.mark.parametrize("path", GETS)
 def test_the_get_endpoints_answer_after_the_fuzzing(client, path):
     # Runs after the fuzz tests (file order): nothing they sent broke the server for later.
     assert client.get(path).status_code == 200

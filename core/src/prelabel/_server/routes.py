@@ -203,16 +203,14 @@ def bulk_predict(project: str) -> tuple[Response, int]:
     """Pre-annotate the project's tasks in LS in a background job (progress in ``/jobs``)."""
     runtime = _runtime()
     key = runtime.store.resolve(ProjectKey.parse(project))
-    body = request.get_json(silent=True) or {}
-    if not isinstance(body, dict):
-        raise BadRequest("The body, when given, must be a JSON object.")
+    body = _body() if request.get_data(cache=True) else {}
     unknown = sorted(set(body) - {"unlabeled_only", "select"})
     if unknown or not all(
         isinstance(body.get(k, True), bool) for k in ("unlabeled_only", "select")
     ):
         raise BadRequest(
             "POST /projects/<project>/predict takes an optional JSON object with boolean"
-            f" 'unlabeled_only' and 'select'; got {body!r}."
+            f" 'unlabeled_only' and 'select'; got {body!r:.200}."
         )
     state = runtime.store.project(key)
     if not state.label_config:
@@ -254,7 +252,8 @@ def rollback(project: str) -> Response:
     """Serve the previous version, or the one named by ``?version=`` or ``{"version": …}``."""
     runtime = _runtime()
     key = ProjectKey.parse(project)
-    named = request.args.get("version") or (_text(_body(), "version") if request.data else None)
+    has_body = bool(request.get_data(cache=True))
+    named = request.args.get("version") or (_text(_body(), "version") if has_body else None)
     version = runtime.store.rollback(key, to=named)
     return jsonify(project=str(key), model_version=version.name)
 
