@@ -19,7 +19,8 @@ import pytest
 from pydantic import Field
 
 from prelabel._logging import _OneLineFormatter
-from prelabel._ls.client import LabelStudioClient, safe_url
+from prelabel._ls.client import LabelStudioClient
+from prelabel._ls.redact import safe_url
 from prelabel.errors import ConfigError
 from prelabel.settings import BackendSettings, CoreSettings, ServerOnly, load_settings
 from prelabel.testing.reference import ReferenceBackend

@@ -35,9 +35,10 @@ from urllib.parse import parse_qs, unquote, unquote_to_bytes, urlencode, urlspli
 
 import httpx
 
-from prelabel._ls.client import LabelStudioClient, safe_url
+from prelabel._ls.client import LabelStudioClient
 from prelabel._ls.fetch import NO_LS, Fetcher, named_host, too_big, write_atomic
 from prelabel._ls.guard import guarded_transport
+from prelabel._ls.redact import safe_url
 from prelabel.errors import MediaError
 from prelabel.settings import CoreSettings
 

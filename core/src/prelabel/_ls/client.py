@@ -18,17 +18,17 @@ import base64
 import binascii
 import json
 import logging
-import re
 import threading
 import time
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 import httpx
 
+from prelabel._ls.redact import mask_tokens, safe_url
 from prelabel.errors import UpstreamError
 
-__all__ = ["LabelStudioClient", "TokenKind", "connect_hint", "decode_jwt", "safe_url"]
+__all__ = ["LabelStudioClient", "TokenKind", "connect_hint", "decode_jwt"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,22 +44,6 @@ EXPORT_TIMEOUT_S = 300.0
 MAX_REDIRECTS = 5
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-#: Query parameter names containing one of these are masked in messages and logs.
-_SECRET_PARAMS = (
-    "sig",
-    "token",
-    "key",
-    "credential",
-    "pass",  # password, passwd, pass
-    "pwd",
-    "secret",
-    "auth",
-    "session",
-    "jwt",
-)
-#: Token-like words in texts LS sends back (its error details may echo what it was sent):
-#: JWTs (personal access tokens and their access tokens) and 40-hex legacy tokens.
-_TOKEN_LIKE = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+|\b[0-9a-fA-F]{40}\b")
 _FIXES_401: dict[TokenKind, str] = {
     "none": "no API key is configured: set LABEL_STUDIO_API_KEY to a personal access token",
     "legacy": "the legacy token is wrong or no longer accepted: legacy tokens are disabled by "
@@ -108,26 +92,6 @@ def origin(url: str | httpx.URL) -> tuple[str, str, int]:
     return scheme, u.host.lower(), u.port or _DEFAULT_PORTS.get(scheme, 0)
 
 
-def safe_url(url: str | httpx.URL) -> str:
-    """``url`` fit for messages and logs: no userinfo, signature-like query values masked.
-
-    Presigned bucket URLs carry signatures and task URLs may carry ``user:pass@``.
-    """
-    text = str(url)
-    if text.startswith("data:"):
-        return text[:40] + ("…" if len(text) > 40 else "")
-    parts = urlsplit(text)
-    netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        masked = [
-            (k, "***" if any(s in k.lower() for s in _SECRET_PARAMS) else v) for k, v in pairs
-        ]
-        query = urlencode(masked, safe="/=:*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
 def connect_hint(url: str) -> str:
     """The fix for "cannot connect to Label Studio", tailored to a ``localhost`` URL."""
     host = httpx.URL(url).host.lower()
@@ -156,7 +120,7 @@ def _detail(response: httpx.Response, secrets: tuple[str | None, ...] = ()) -> s
         detail = body["detail"][:200]
         for secret in filter(None, secrets):
             detail = detail.replace(secret, "***")
-        return f" (LS says: {_TOKEN_LIKE.sub('***', detail)!r})"
+        return f" (LS says: {mask_tokens(detail)!r})"
     return ""
 
 

@@ -18,14 +18,9 @@ from urllib.parse import urljoin
 
 import httpx
 
-from prelabel._ls.client import (
-    MAX_REDIRECTS,
-    LabelStudioClient,
-    connect_hint,
-    origin,
-    safe_url,
-)
+from prelabel._ls.client import MAX_REDIRECTS, LabelStudioClient, connect_hint, origin
 from prelabel._ls.guard import AddressRefused
+from prelabel._ls.redact import safe_url
 from prelabel.errors import MediaError, UpstreamError
 from prelabel.settings import CoreSettings
 
