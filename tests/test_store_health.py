@@ -163,6 +163,26 @@ def test_starting_on_a_read_only_model_dir_fails_with_a_clear_message(tmp_path):
     assert "PRELABEL_MODEL_DIR" in result and "Mount it read-write" in result
 
 
+@needs_mounts
+@pytest.mark.parametrize("command", [["serve", "textcls", "--port", "9"], ["worker", "textcls"]])
+def test_serve_and_worker_refuse_a_read_only_model_dir_before_starting(tmp_path, command):
+    result = run_in_tmpfs(
+        tmp_path,
+        f"""
+        os.makedirs(MNT + "/models")
+        mount("ro")
+        env = {{**os.environ, "PRELABEL_MODEL_DIR": MNT + "/models"}}
+        env = {{k: v for k, v in env.items() if k != "PRELABEL_BACKEND"}}
+        out = subprocess.run([sys.executable, "-m", "prelabel", *{command!r}], env=env,
+                             capture_output=True, text=True, timeout=60)
+        print(json.dumps([out.returncode, out.stderr[-2000:]]))
+        """,
+    )
+    code, stderr = result
+    assert code == 2, stderr
+    assert "Error: PRELABEL_MODEL_DIR" in stderr and "is not writable (Read-only" in stderr
+
+
 def test_start_training_heals_a_gap_from_label_studios_export(
     make_app, annotation_webhook, ls_request, loopback, wait_job
 ):

@@ -90,9 +90,11 @@ def serve(
         # Must be set before prometheus_client is imported anywhere, so workers share samples.
         metrics_dir = tempfile.mkdtemp(prefix="prelabel-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    from prelabel._engine.diskcheck import require_writable
     from prelabel.settings import CoreSettings, load_settings
 
     settings = load_settings(CoreSettings)
+    require_writable(settings.model_dir)  # here, not as a worker that fails to boot
     _warn_if_open(settings, host)
     worker = None
     if settings.job_runner == "process" and _trains(name or settings.backend):
@@ -131,11 +133,13 @@ def worker(name: str | None) -> None:
     """Run training jobs, each in its own process (`serve` starts one worker; run your own
     with PRELABEL_JOB_RUNNER=external)."""
     setup_logging()
+    from prelabel._engine.diskcheck import require_writable
     from prelabel._engine.runtime import make_backend
     from prelabel._engine.worker import run_worker
     from prelabel.settings import CoreSettings, load_settings
 
     settings = load_settings(CoreSettings)
+    require_writable(settings.model_dir)
     backend = make_backend(name, settings)  # validates the plugin and its settings now
     click.echo(f"prelabel worker for {backend.name}: waiting for jobs in {settings.model_dir}")
     run_worker(backend.name, settings)
