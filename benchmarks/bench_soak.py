@@ -155,16 +155,26 @@ def tree(root: int) -> list[int]:
     return found
 
 
-def rss(pids: list[int]) -> dict[str, int]:
+def rss(root: int) -> dict[str, int]:
+    """VmRSS (KiB) of the server's processes, by role (job processes come and go: left out)."""
     out = {}
-    for pid in pids:
+    for pid in tree(root):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:60]
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
+        if "jobprocess" in cmd:
+            continue
+        role = (
+            "master"
+            if pid == root
+            else "training worker"
+            if " worker" in cmd
+            else "gunicorn worker"
+        )
         kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-        out[f"{pid} {cmd.strip()}"] = kb
+        out[f"{role} ({pid})"] = kb
     return out
 
 
@@ -275,6 +285,8 @@ def soak(env: dict[str, str], clients: int, seconds: float, slow: int) -> dict[s
         url = str(server.client.base_url).rstrip("/")
         setup = {"project": KEY, "schema": CONFIG, "hostname": "", "access_token": ""}
         server.client.post("/setup", json=setup).raise_for_status()
+        idle = probe_health(url, n=100)  # the same server, same machine, before the load
+        load_before = os.getloadavg()[0]
         # Load from several processes, the prober alone in one: a client's own GIL must not
         # show up as server latency.
         out: mp.Queue = mp.Queue()
@@ -289,11 +301,12 @@ def soak(env: dict[str, str], clients: int, seconds: float, slow: int) -> dict[s
         for proc in procs:
             proc.start()
         time.sleep(min(5.0, seconds / 4))  # warm-up: connection pools, first training job
-        before = rss(tree(server.pid))
+        before = rss(server.pid)
         results = [out.get() for _ in procs]
         for proc in procs:
             proc.join()
-        after = rss(tree(server.pid))
+        after = rss(server.pid)
+        load_after = os.getloadavg()[0]
         jobs = server.client.get("/jobs", params={"project": KEY}).json()["jobs"]
         in_app = health_in_app(server.client.get("/metrics").text)
     latency: dict[str, list[float]] = defaultdict(list)
@@ -302,10 +315,7 @@ def soak(env: dict[str, str], clients: int, seconds: float, slow: int) -> dict[s
         for name, values in part.items():
             latency[name] += values
         errors += errs
-    # Job processes come and go (one per training job): growth only of the lasting ones.
-    lasting = {
-        name: kb for name, kb in before.items() if name in after and "jobprocess" not in name
-    }
+    lasting = {name: kb for name, kb in before.items() if name in after}
     return {
         "clients": clients,
         "seconds": seconds,
@@ -314,10 +324,14 @@ def soak(env: dict[str, str], clients: int, seconds: float, slow: int) -> dict[s
         "errors": len(errors),
         "error_samples": errors[:10],
         "latency": {name: percentiles(v) for name, v in sorted(latency.items())},
+        "health_idle_before": idle,
         "health_in_app": in_app,
+        "machine_load_1min": {"before": load_before, "after": load_after, "cores": os.cpu_count()},
         "slow_clients_closed_by_server": sum(r[2] for r in results),
-        "training_jobs_succeeded": sum(j["status"] == "succeeded" for j in jobs),
-        "training_jobs_failed": sum(j["status"] == "failed" for j in jobs),
+        "training_jobs": {
+            status: sum(j["status"] == status for j in jobs if j["kind"] == "train")
+            for status in ("queued", "running", "succeeded", "failed")
+        },
         "rss_kib_after_warmup": lasting,
         "rss_kib_growth": {name: after[name] - kb for name, kb in lasting.items()},
     }
