@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from prelabel._server.events import handle_event
 from prelabel._server.state import ServerState
 from prelabel.backend import Context
+from prelabel.bias import gaps_by_version
 from prelabel.config import LabelConfig
 from prelabel.errors import BadRequest, InvalidExtraParams
 from prelabel.project import ProjectKey
@@ -196,7 +197,22 @@ def acceptance() -> Response:
     state = _state()
     project = request.args.get("project")
     stats = state.acceptance.stats(ProjectKey.parse(project) if project else None)
-    return jsonify(acceptance=[s.__dict__ for s in stats])
+    gaps = gaps_by_version(stats)
+    return jsonify(
+        acceptance=[s.__dict__ for s in stats],
+        bias=[
+            {
+                "project": project_key,
+                "model_version": version,
+                "gap": gap.gap,
+                "interval": [gap.low, gap.high],
+                "confidence": gap.confidence,
+                "method": gap.method,
+                "annotations": {"preannotated": gap.preannotated, "control": gap.control},
+            }
+            for (project_key, version), gap in gaps.items()
+        ],
+    )
 
 
 @bp.get("/metrics")
