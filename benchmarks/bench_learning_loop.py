@@ -3,7 +3,7 @@
 A simulated annotator labels a synthetic pool (``prelabel.testing.simulation``) in batches of 4;
 after each batch textcls is retrained (its real ``fit``) and the next batch is either random
 or the tasks the model scores lowest (its real ``predict``, turned into scores by
-``prelabel.scoring``'s least-confidence, margin and entropy policies: what sorting Label
+``prelabel.metrics.scoring``'s least-confidence, margin and entropy policies: what sorting Label
 Studio's task list by prediction score does). With two classes the three policies rank tasks
 identically (each is monotone in the top probability), so only least-confidence is run there.
 

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from prelabel.acceptance import AcceptanceStats
-from prelabel.bias import agreement_gap, gaps_by_version, wilson_interval
+from prelabel._engine.acceptance import AcceptanceStats
+from prelabel.metrics.bias import agreement_gap, gaps_by_version, wilson_interval
 from prelabel.testing.simulation import SimulatedAnnotator, chosen
 
 

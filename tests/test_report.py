@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from prelabel.acceptance import AcceptanceTracker
+from prelabel._engine.acceptance import AcceptanceTracker
+from prelabel._engine.jobs import JobQueue
+from prelabel._engine.store import ProjectStore
 from prelabel.cli import cli
 from prelabel.errors import ConfigError
-from prelabel.jobs import JobQueue
 from prelabel.project import ProjectKey
 from prelabel.report import render, report_from_export, report_from_store
-from prelabel.store import ProjectStore
 from prelabel.testing.simulation import SimulatedAnnotator, chosen
 
 

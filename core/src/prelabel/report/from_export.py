@@ -14,9 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from prelabel.agreement import agreement
 from prelabel.annotations import result_labels
 from prelabel.errors import ConfigError
+from prelabel.metrics.agreement import agreement
 from prelabel.report.model import ProjectReport, Record, VersionPoint, summarise
 
 __all__ = ["report_from_export"]

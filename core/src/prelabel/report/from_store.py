@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from prelabel.acceptance import AcceptanceTracker
-from prelabel.bias import BiasGap, agreement_gap, gaps_by_version
+from prelabel._engine.acceptance import AcceptanceTracker
+from prelabel._engine.jobs import Job, JobQueue
+from prelabel._engine.store import DB_NAME, ProjectStore, VersionInfo
 from prelabel.errors import ConfigError
-from prelabel.jobs import Job, JobQueue
+from prelabel.metrics.bias import BiasGap, agreement_gap, gaps_by_version
 from prelabel.project import ProjectKey
 from prelabel.report.model import (
     ALL_VERSIONS,
@@ -20,7 +21,6 @@ from prelabel.report.model import (
     VersionPoint,
     summarise,
 )
-from prelabel.store import DB_NAME, ProjectStore, VersionInfo
 
 __all__ = ["pooled_gap", "report_from_store"]
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from prelabel.bias import BiasGap
+from prelabel.metrics.bias import BiasGap
 
 __all__ = [
     "ALL_VERSIONS",

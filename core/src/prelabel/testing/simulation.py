@@ -5,7 +5,7 @@ For measuring what a text-``Choices`` backend learns without downloading a data 
 :class:`SimulatedAnnotator` labels them (accepting a shown suggestion with a set probability,
 the anchoring bias the control group measures), and :func:`labelling_loop` runs the real
 backend's ``fit`` and ``predict`` round after round, choosing the next tasks to label at random
-or by :mod:`prelabel.scoring`'s uncertainty policies, as a project sorted by score would.
+or by :mod:`prelabel.metrics.scoring`'s uncertainty policies, as a project sorted by score would.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any, Literal, NamedTuple
 
 from prelabel.backend import Backend, Context
 from prelabel.media import MediaResolver
+from prelabel.metrics.scoring import ScorePolicy, score_from_probabilities
 from prelabel.results import Prediction
-from prelabel.scoring import ScorePolicy, score_from_probabilities
 from prelabel.settings import CoreSettings
 from prelabel.testing._context import make_context, make_train_job
 
