@@ -19,6 +19,7 @@ from prelabel._engine.jobs import JobQueue
 from prelabel._engine.store import ProjectStore
 from prelabel.cli import cli
 from prelabel.errors import ConfigError
+from prelabel.metrics.scoring import in_control_group
 from prelabel.project import ProjectKey
 from prelabel.report import render, report_from_export, report_from_store
 from prelabel.testing.simulation import SimulatedAnnotator, chosen
@@ -72,7 +73,7 @@ def served_project(make_app, ls_request, text_predict, annotation_webhook, wait_
     assert client.post("/setup", json=setup).status_code == 200
     rng = random.Random(3)
     annotator = SimulatedAnnotator(0.6, random.Random(4))
-    done = []  # (control, predicted label, annotated label)
+    done = []  # (control, predicted label or None, annotated label)
     task_id = 0
     for _ in range(3):
         batch = []
@@ -81,14 +82,19 @@ def served_project(make_app, ls_request, text_predict, annotation_webhook, wait_
             truth = rng.choice(["Positive", "Negative"])
             wrong = "Negative" if truth == "Positive" else "Positive"
             said = truth if rng.random() < 0.7 else wrong  # the label the model will predict
-            batch.append((task_id, f"a {said.lower()} text no. {task_id}", truth, said))
+            if task_id % 10 == 0:
+                said = None  # no label named in the text: the model predicts nothing
+            text = f"a {said.lower() if said else 'plain'} text no. {task_id}"
+            batch.append((task_id, text, truth, said))
         results = client.post(
             "/predict", json=text_predict([(i, text) for i, text, _, _ in batch])
         ).get_json()["results"]
         job = None
         for (i, text, truth, said), entry in zip(batch, results, strict=True):
             label = annotator.label(truth, entry["result"])
-            control = chosen(entry["result"]) is None
+            # Whether the task was in the control group (its prediction hidden).
+            control = in_control_group(setup["project"], i, 0.3)
+            assert (chosen(entry["result"]) is None) == (control or said is None)
             done.append((control, said, label))
             event = annotation_webhook(task_id=i, annotation_id=i, text=text, label=label)
             response = client.post("/webhook", json=event)
@@ -120,8 +126,9 @@ def test_report_numbers_match_the_store(served_project):
     # over all versions, recomputed from what the test did.
     bias = page.rows(f"bias-{slug}")
     pooled = next(r for r in bias if r["version"] == "all versions")
-    pre = [float(said == label) for control, said, label in done if not control]
-    control = [float(said == label) for control, said, label in done if control]
+    # Tasks the model suggested nothing for cannot show anchoring: left out of the pooled gap.
+    pre = [float(said == label) for control, said, label in done if said and not control]
+    control = [float(said == label) for control, said, label in done if said and control]
     assert float(pooled["gap"]) == pytest.approx(
         sum(pre) / len(pre) - sum(control) / len(control), abs=5e-4
     )
@@ -145,7 +152,8 @@ def test_report_numbers_match_the_store(served_project):
     # Per predicted label, over all versions: recomputed from what the test did.
     expected = defaultdict(list)
     for control, said, label in done:
-        expected[(said, "control" if control else "preannotated")].append(float(said == label))
+        if said is not None:
+            expected[(said, "control" if control else "preannotated")].append(float(said == label))
     labels = {(r["label"], r["group"]): r for r in page.rows(f"labels-{slug}")}
     assert set(labels) == set(expected)
     for k, values in expected.items():
@@ -174,14 +182,35 @@ def test_report_numbers_match_the_store(served_project):
         assert r["version"] == j.result["version"]
         assert float(r["seconds"]) == pytest.approx(j.finished_at - j.started_at, abs=5e-4)
 
-    # Scores: one per task served (the reference backend scores 0.6 by keyword, 1.0 by memory).
+    # Scores: one per task predicted (the reference backend scores 0.6 by keyword, 1.0 by
+    # memory; a task it predicts nothing for has no score).
     (scores,) = page.rows(f"scores-{slug}")
-    assert int(scores["predictions with a score"]) == 90
+    assert int(scores["predictions with a score"]) == sum(1 for _, said, _ in done if said) == 81
     assert {scores["min"], scores["max"]} <= {"0.600", "1.000"}
 
     # Six figures, each an inline SVG: the file needs nothing beside it.
     assert len(page.images) == 6
     assert all(src.startswith("data:image/svg+xml;base64,") for src in page.images)
+
+
+def test_a_store_from_before_labels_were_kept_still_reports(tmp_path):
+    import sqlite3
+
+    from prelabel._engine.acceptance import _SCHEMA
+    from prelabel._engine.db import Database
+
+    Database(tmp_path / "prelabel.db").migrate("acceptance", _SCHEMA[:1])  # schema 1
+    with sqlite3.connect(tmp_path / "prelabel.db") as db:
+        db.execute("INSERT INTO served VALUES ('4.5', '1', 'm-1', 0, '[]', 1.0)")
+        db.execute("INSERT INTO acceptance VALUES ('4.5', '9', '1', 'm-1', 'preannotated',"
+                   " 0.5, 0, NULL, 2.0)")  # fmt: skip
+    (report,) = report_from_store(tmp_path)
+    assert [(a.version, a.annotations, a.mean_agreement) for a in report.acceptance] == [
+        ("m-1", 1, 0.5)
+    ]
+    assert report.labels == []
+    assert report.scores == []  # the old served row has no score
+    assert any("kept no predicted labels" in note for note in report.notes)
 
 
 def test_cli_writes_the_report_for_one_project(served_project, tmp_path):

@@ -39,8 +39,13 @@ _SCHEMA = [
         " agreement REAL NOT NULL, exact INTEGER NOT NULL, lead_time REAL,"
         " recorded_at REAL NOT NULL, PRIMARY KEY (project, annotation_id))",
     ],
-    # For `prelabel report`: the task score served, the labels the model predicted.
-    ["ALTER TABLE served ADD COLUMN score REAL", "ALTER TABLE acceptance ADD COLUMN labels TEXT"],
+    # For `prelabel report`: the task score served; the labels and the number of regions the
+    # model predicted (a prediction without regions suggested nothing to accept).
+    [
+        "ALTER TABLE served ADD COLUMN score REAL",
+        "ALTER TABLE acceptance ADD COLUMN labels TEXT",
+        "ALTER TABLE acceptance ADD COLUMN regions INTEGER",
+    ],
 ]
 
 
@@ -61,14 +66,16 @@ class AcceptanceStats:
 class AcceptanceRecord:
     """One annotation scored against the prediction served for its task.
 
-    ``labels`` are the labels the model predicted (shown or, in the control group, hidden);
-    ``None`` for records written before they were kept.
+    ``labels`` are the labels the model predicted (shown or, in the control group, hidden) and
+    ``regions`` how many regions it predicted; both ``None`` for records written before they
+    were kept.
     """
 
     model_version: str
     group: str
     agreement: float
     labels: list[str] | None
+    regions: int | None
     recorded_at: float
 
 
@@ -168,8 +175,8 @@ class AcceptanceTracker:
             lead = annotation.get("lead_time")
             db.execute(
                 "INSERT OR REPLACE INTO acceptance (project, annotation_id, task_id,"
-                " model_version, grp, agreement, exact, lead_time, recorded_at, labels)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " model_version, grp, agreement, exact, lead_time, recorded_at, labels, regions)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(project),
                     str(annotation["id"]),
@@ -181,6 +188,7 @@ class AcceptanceTracker:
                     float(lead) if isinstance(lead, int | float) else None,
                     time.time(),
                     json.dumps(result_labels(predicted)),
+                    len(predicted),
                 ),
             )
         return score
@@ -203,12 +211,14 @@ class AcceptanceTracker:
         """Every scored annotation of ``project``, oldest first."""
         with self._db.read() as db:
             rows = db.execute(
-                "SELECT model_version, grp, agreement, labels, recorded_at FROM acceptance"
-                " WHERE project = ? ORDER BY recorded_at",
+                "SELECT model_version, grp, agreement, labels, regions, recorded_at"
+                " FROM acceptance WHERE project = ? ORDER BY recorded_at",
                 (str(project),),
             ).fetchall()
         return [
-            AcceptanceRecord(r[0], r[1], r[2], None if r[3] is None else json.loads(r[3]), r[4])
+            AcceptanceRecord(
+                r[0], r[1], r[2], None if r[3] is None else json.loads(r[3]), r[4], r[5]
+            )
             for r in rows
         ]
 

@@ -65,7 +65,8 @@ def _project(
     versions = list(reversed(store.versions(key)))
     metric = next((m for v in versions if (m := gate_metric(v.metrics))), None)
     records = [
-        Record(r.model_version, r.group, r.agreement, r.labels) for r in acceptance.records(key)
+        Record(r.model_version, r.group, r.agreement, r.labels, r.regions != 0)
+        for r in acceptance.records(key)
     ]
     groups, labels = summarise(records)
     report = ProjectReport(
@@ -93,10 +94,15 @@ def _project(
 
 
 def pooled_gap(records: list[Record]) -> BiasGap:
-    """The gap over every version at once (groups are drawn per task, whatever the version)."""
+    """The gap over every version at once (groups are drawn per task, whatever the version).
+
+    Only tasks where the model suggested something count: an empty prediction (e.g. an
+    untrained model's) cannot be accepted, and agrees as little in either group.
+    """
     groups: dict[str, list[float]] = {"preannotated": [], "control": []}
     for r in records:
-        groups.setdefault(r.group, []).append(r.agreement)
+        if r.suggested:
+            groups.setdefault(r.group, []).append(r.agreement)
     pre, control = groups["preannotated"], groups["control"]
     return agreement_gap(
         (sum(pre) / len(pre) if pre else 0.0, len(pre)),

@@ -93,7 +93,9 @@ def _project(report: ProjectReport) -> str:
         parts.append(
             "<p>Gap = mean agreement of pre-annotated tasks minus that of control tasks (shown"
             " no prediction); 95% interval by Newcombe's hybrid score method. A gap above 0"
-            " means annotators follow suggestions they would not have made on their own.</p>"
+            " means annotators follow suggestions they would not have made on their own. The"
+            " 'all versions' row pools every version, counting the tasks where the model"
+            " suggested something.</p>"
         )
         parts.append(_figure(uris, "bias", "bias gap"))
         gaps = sorted(report.bias.items(), key=lambda item: order(item[0]))

@@ -81,12 +81,16 @@ class TrainingRun:
 
 @dataclass(frozen=True)
 class Record:
-    """One annotation compared with the prediction for its task."""
+    """One annotation compared with the prediction for its task.
+
+    ``suggested``: the prediction had regions (an empty one suggests nothing to accept).
+    """
 
     version: str
     group: str
     agreement: float
     labels: Sequence[str] | None
+    suggested: bool = True
 
 
 @dataclass
