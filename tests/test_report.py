@@ -263,6 +263,12 @@ def _export(tmp_path: Path) -> Path:
         # Annotated before any prediction existed: not counted.
         {"id": 4, "predictions": [prediction("m-2", "Positive", 0.8, "2026-01-02T10:00:00Z")],
          "annotations": [{"id": 15, "result": region("Positive"), "created_at": "2026-01-01T09:00:00Z"}]},
+        # Made from m-1's prediction (LS recorded it as the parent), though m-2's is newer:
+        # judged against m-1's Negative (0.0).
+        {"id": 5, "predictions": [{**prediction("m-1", "Negative", 0.6, "2026-01-01T10:00:00Z"), "id": 51},
+                                  {**prediction("m-2", "Positive", 0.95, "2026-01-02T10:00:00Z"), "id": 52}],
+         "annotations": [{"id": 16, "result": region("Positive"), "parent_prediction": 51,
+                          "created_at": "2026-01-03T09:00:00Z"}]},
     ]  # fmt: skip
     path = tmp_path / "project-7.json"
     path.write_text(json.dumps(tasks))
@@ -275,7 +281,7 @@ def test_report_from_a_label_studio_export(tmp_path):
     slug = "project-7"
     acceptance = page.rows(f"acceptance-{slug}")
     assert [(r["version"], r["annotations"], r["mean agreement"]) for r in acceptance] == [
-        ("m-1", "2", "0.500"),
+        ("m-1", "3", "0.333"),
         ("m-2", "1", "1.000"),
     ]
     curve = page.rows(f"curve-{slug}")
@@ -288,14 +294,14 @@ def test_report_from_a_label_studio_export(tmp_path):
         "1.000",
     )
     assert (labels["Negative"]["annotations"], labels["Negative"]["mean agreement"]) == (
-        "2",
-        "0.500",
+        "3",
+        "0.333",
     )
     (scores,) = page.rows(f"scores-{slug}")
     assert (scores["predictions with a score"], scores["min"], scores["max"]) == (
-        "4",
+        "6",
         "0.550",
-        "0.900",
+        "0.950",
     )
     assert f"training-{slug}" not in page.tables and f"bias-{slug}" not in page.tables
     assert "1 annotations had no non-empty prediction before them" in render([report])
@@ -306,3 +312,17 @@ def test_export_that_is_not_a_task_list_is_refused(tmp_path):
     path.write_text(json.dumps({"tasks": []}))
     with pytest.raises(ConfigError, match="not a Label Studio JSON export"):
         report_from_export(path)
+
+
+def test_export_with_prediction_ids_only_says_how_to_get_one_with_content(tmp_path):
+    # What Label Studio 1.23's Export button writes: "predictions": [<id>, ...].
+    path = tmp_path / "button.json"
+    path.write_text(json.dumps([{"id": 1, "predictions": [7], "annotations": []}]))
+    with pytest.raises(ConfigError, match="by id only") as refused:
+        report_from_export(path)
+    assert '"only_id": false' in str(refused.value)
+    result = CliRunner().invoke(
+        cli, ["report", "--export", str(path), "-o", str(tmp_path / "r.html")]
+    )
+    assert result.exit_code != 0
+    assert not (tmp_path / "r.html").exists()

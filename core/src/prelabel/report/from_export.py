@@ -1,9 +1,13 @@
 """Read a report from a Label Studio JSON export (tasks with predictions and annotations).
 
+The export must carry the predictions' content. Label Studio 1.23's *Export* button and
+``GET /api/projects/<id>/export`` list predictions by id only; a snapshot export created with
+``serialization_options.predictions.only_id = false`` includes them (:data:`HOW_TO_EXPORT`).
+
 An export holds what annotators were shown, not what the backend kept to itself, so it lacks
 two things a store has: the control group's hidden predictions (no bias gap) and the
-training history. Each annotation is compared with the newest prediction created before it,
-the one the annotator most likely saw.
+training history. Each annotation is compared with the prediction it was made from when LS
+recorded one (``parent_prediction``), else with the newest prediction created before it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,18 @@ from prelabel.errors import ConfigError
 from prelabel.metrics.agreement import agreement
 from prelabel.report.model import ProjectReport, Record, VersionPoint, summarise
 
-__all__ = ["report_from_export"]
+__all__ = ["HOW_TO_EXPORT", "report_from_export"]
+
+#: How to get an export that includes the predictions' content.
+HOW_TO_EXPORT = (
+    "create a snapshot export that includes them:\n"
+    "  curl -X POST $LABEL_STUDIO_URL/api/projects/<id>/exports/ -H 'Authorization: Token <key>'"
+    " -H 'Content-Type: application/json'"
+    ' -d \'{"serialization_options": {"predictions": {"only_id": false}}}\'\n'
+    "then download it with the export's id from the answer:\n"
+    '  curl "$LABEL_STUDIO_URL/api/projects/<id>/exports/<export id>/download?exportType=JSON"'
+    " -H 'Authorization: Token <key>' -o export.json"
+)
 
 _EPOCH = datetime.fromtimestamp(0).astimezone()
 
@@ -44,6 +59,11 @@ def report_from_export(path: Path) -> ProjectReport:
     first_served: dict[str, datetime] = {}
     annotated_at: list[datetime] = []
     unshown = 0
+    if any(not isinstance(p, Mapping) for t in tasks for p in t.get("predictions") or []):
+        raise ConfigError(
+            f"{path} lists predictions by id only (Label Studio's Export button leaves their"
+            f" content out); {HOW_TO_EXPORT}"
+        )
     for task in tasks:
         predictions = _items(task, "predictions")
         for p in predictions:
@@ -57,7 +77,7 @@ def report_from_export(path: Path) -> ProjectReport:
                 continue
             when = _time(annotation.get("created_at"))
             annotated_at.append(when)
-            shown = _shown(predictions, when)
+            shown = _shown(predictions, annotation, when)
             if shown is None:
                 unshown += 1
                 continue
@@ -121,7 +141,15 @@ def _time(value: Any) -> datetime:
     return _EPOCH
 
 
-def _shown(predictions: Sequence[Mapping[str, Any]], when: datetime) -> Mapping[str, Any] | None:
-    """The newest non-empty prediction created before ``when``; ``None`` if none was."""
-    before = [p for p in predictions if p.get("result") and _time(p.get("created_at")) <= when]
+def _shown(
+    predictions: Sequence[Mapping[str, Any]], annotation: Mapping[str, Any], when: datetime
+) -> Mapping[str, Any] | None:
+    """The non-empty prediction the annotation started from (``parent_prediction``), else the
+    newest one created before ``when``; ``None`` if there was none."""
+    shown = [p for p in predictions if p.get("result")]
+    parent = annotation.get("parent_prediction")
+    for p in shown:
+        if parent is not None and p.get("id") == parent:
+            return p
+    before = [p for p in shown if _time(p.get("created_at")) <= when]
     return max(before, key=lambda p: _time(p.get("created_at"))) if before else None

@@ -31,6 +31,7 @@ __all__ = [
     "TopicCorpus",
     "accuracy",
     "choice_result",
+    "chosen",
     "labelling_loop",
     "labels_to_reach",
     "train",
