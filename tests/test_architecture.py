@@ -49,6 +49,7 @@ TOP_LEVEL = {
     "BackendLoadError",
     "BackendNotFound",
     "BackendSettings",
+    "BulkHints",
     "Context",
     "Control",
     "CoreSettings",
