@@ -174,7 +174,7 @@ def test_report_numbers_match_the_store(served_project):
             )
 
     # Training history: the store's jobs, oldest first, promoted when the job says so.
-    jobs = list(reversed(JobQueue(model_dir / "prelabel.db").list(key)))
+    jobs = [j for j in reversed(JobQueue(model_dir / "prelabel.db").list(key)) if j.kind == "train"]
     training = page.rows(f"training-{slug}")
     assert [r["job"] for r in training] == [j.id for j in jobs]
     for r, j in zip(training, jobs, strict=True):

@@ -83,7 +83,11 @@ def _project(
             },
         },
         scores=[s.score for s in acceptance.served_scores(key) if s.score is not None],
-        training=[_run(job) for job in reversed(queue.list(key, limit=queue.keep_finished))],
+        training=[
+            _run(job)
+            for job in reversed(queue.list(key, limit=queue.keep_finished))
+            if job.kind == "train"  # not the predict jobs that follow a promotion
+        ],
     )
     if any(r.labels is None for r in records):
         report.notes.append(
