@@ -169,6 +169,22 @@ def test_chunked_pipelined_and_kept_alive_requests_are_served_whole(served) -> N
     assert b'"status":"ignored"' in answer and b'"status":"UP"' in answer
 
 
+def test_a_client_expecting_100_continue_gets_it_before_sending_its_body(served) -> None:
+    _, port = served
+    body = json.dumps({"action": "LABEL_LINK_CREATED"}).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /webhook HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        assert sock.recv(1024).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(body)
+        answer = b""
+        while b'"ignored"' not in answer:
+            answer += sock.recv(65536)
+    assert b"HTTP/1.1 200 " in answer
+
+
 @pytest.mark.parametrize(
     ("body", "complete"),
     [

@@ -62,22 +62,25 @@ class _Reading:
     reserved: int = 0  # bytes counted against the worker's buffer budget
 
 
-def _headers(head: bytes) -> tuple[bytes, int | None, bool]:
-    """The request path, its Content-Length and whether it is chunked (lenient: gunicorn's
-    parser judges the request properly once it reaches a thread)."""
+def _headers(head: bytes) -> tuple[bytes, int | None, bool, bool]:
+    """The request's method and path, its Content-Length, whether it is chunked and whether it
+    expects ``100 Continue`` (lenient: gunicorn's parser judges the request properly once it
+    reaches a thread)."""
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ")
     target = parts[1] if len(parts) > 1 else b""
-    length, chunked = None, False
+    length, chunked, expect = None, False, False
     for line in lines[1:]:
         name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length" and value.strip().isdigit():
-            length = int(value.strip())
-        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == b"content-length" and value.isdigit():
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value:
             chunked = True
+        elif name == b"expect" and value == b"100-continue":
+            expect = parts[-1].upper() == b"HTTP/1.1"
     method = parts[0].upper()
-    return method + b" " + target.split(b"?", 1)[0], length, chunked
+    return method + b" " + target.split(b"?", 1)[0], length, chunked, expect
 
 
 def _chunked_end(buffer: bytearray, start: int) -> int | None:
@@ -202,7 +205,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
                 if len(state.buffer) > _MAX_HEAD:
                     self._refuse(conn, 431, "request headers too large")
                 return
-            target, state.length, state.chunked = _headers(bytes(state.buffer[:end]))
+            target, state.length, state.chunked, expect = _headers(bytes(state.buffer[:end]))
             state.body_start = end + 4
             state.health = target.startswith(b"GET ") and target.endswith(b"/health")
             if (state.length or 0) > self.max_body:
@@ -215,6 +218,11 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
                 self._refuse(conn, 503, "too many large requests in flight; retry shortly")
                 return
             self._reserved += state.reserved
+            if expect and not request_complete(state):
+                # The client waits for this before sending its body (gunicorn sends another
+                # once the request reaches a thread: clients ignore a second 1xx).
+                with contextlib.suppress(OSError):
+                    conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
         if state.chunked and len(state.buffer) - state.body_start > self.max_body:
             self._refuse(conn, 413, f"request body over {self.max_body} bytes")
             return
