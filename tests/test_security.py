@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar
 
 import httpx
 import pytest
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from prelabel._logging import _OneLineFormatter
 from prelabel._ls.client import LabelStudioClient
@@ -34,15 +34,16 @@ class EndpointBackend(ReferenceBackend):
     class Settings(BackendSettings):
         threshold: float = Field(default=0.5, description="a harmless knob")
         endpoint: Annotated[str | None, ServerOnly()] = Field(default=None, description="a URL")
+        token: SecretStr | None = Field(default=None, description="a secret")
         cache_dir: Path | None = Field(default=None, description="a path")
         files: list[Path] = Field(default_factory=list, description="paths")
 
 
 def test_marked_and_path_fields_are_server_only():
-    assert EndpointBackend.Settings.server_only() == {"endpoint", "cache_dir", "files"}
+    assert EndpointBackend.Settings.server_only() == {"endpoint", "token", "cache_dir", "files"}
 
 
-@pytest.mark.parametrize("key", ["endpoint", "cache_dir", "files"])
+@pytest.mark.parametrize("key", ["endpoint", "token", "cache_dir", "files"])
 def test_setup_refuses_server_only_extra_params_naming_the_key(make_app, ls_request, key, tmp_path):
     client = make_app(EndpointBackend()).test_client()
     body = ls_request("setup")

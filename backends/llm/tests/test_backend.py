@@ -341,22 +341,22 @@ def test_no_key_for_a_hosted_provider_is_a_clear_error(fake, caplog, monkeypatch
     assert "no API key for openai: set PRELABEL_LLM_API_KEY" in caplog.text
 
 
-@pytest.mark.parametrize("key", ["base_url", "state_dir"])
+@pytest.mark.parametrize("key", ["base_url", "state_dir", "api_key"])
 def test_a_project_may_not_choose_where_the_key_goes_or_what_is_written(
     predict, fake, tmp_path, key
 ):
     # Whoever reaches /setup sets extra_params: the server's key must not follow base_url to
-    # their host, and state_dir must not create files where they say (issue #13).
-    elsewhere = {"base_url": "http://127.0.0.1:9/v1", "state_dir": str(tmp_path / "theirs")}
+    # their host, state_dir must not create files where they say, and keys stay out of LS's
+    # project settings (issue #13).
+    elsewhere = {
+        "base_url": "http://127.0.0.1:9/v1",
+        "state_dir": str(tmp_path / "theirs"),
+        "api_key": "sk-project-own",
+    }
     with pytest.raises(InvalidExtraParams, match=f"may not set {key}.*PRELABEL_LLM_{key.upper()}"):
         predict([task(1, "I love it")], config=SENTIMENT, **{key: elsewhere[key]})
     assert fake.calls == [] and not (tmp_path / "theirs").exists()
-    assert LlmBackend.Settings.server_only() == {"base_url", "state_dir"}
-
-
-def test_a_project_may_bring_its_own_key_to_the_servers_endpoint(predict, fake):
-    predict([task(1, "I love it")], config=SENTIMENT, api_key="sk-project-own")
-    assert [c.headers.get("authorization") for c in fake.calls] == ["Bearer sk-project-own"]
+    assert LlmBackend.Settings.server_only() == {"base_url", "api_key", "state_dir"}
 
 
 def test_every_setting_is_documented():

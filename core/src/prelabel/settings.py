@@ -4,9 +4,9 @@
   ``LABEL_STUDIO_URL``, ``LABEL_STUDIO_API_KEY`` and ``LOCAL_FILES_DOCUMENT_ROOT``.
 * :class:`BackendSettings` — base of every backend's nested ``Settings``; the prefix is
   ``PRELABEL_<NAME>_`` derived from the backend's ``name``. Fields marked :class:`ServerOnly`
-  (and every path-typed field) come from the environment only, never from a project's
-  ``extra_params``: whoever can reach ``/setup`` must not choose where secrets go or which
-  files are written.
+  (and every path- or secret-typed field) come from the environment only, never from a
+  project's ``extra_params``: whoever can reach ``/setup`` must not choose where secrets go or
+  which files are written, and secrets do not belong in LS's project settings.
 
 Unknown keys are errors that name the key: a typo in an environment variable must not be
 silently ignored (the reference backends read env ad hoc and ignore misspellings).
@@ -22,7 +22,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretBytes,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from prelabel.errors import ConfigError
@@ -179,18 +187,20 @@ class ServerOnly:
     ``base_url: Annotated[str | None, ServerOnly()] = Field(...)``: a project's
     ``extra_params`` naming it are refused (HTTP 422 naming the key). Use it for anything that
     decides where secrets are sent (endpoints, hosts) or what runs or is written on the server;
-    path-typed fields (``Path``) are server-only without the marker.
+    path- and secret-typed fields (``Path``, ``SecretStr``) are server-only without the marker.
     """
 
     def __repr__(self) -> str:
         return "ServerOnly()"
 
 
-def _mentions_path(annotation: Any) -> bool:
-    """Whether a type is or contains a path (``Path | None``, ``list[Path]``…)."""
-    if isinstance(annotation, type) and issubclass(annotation, os.PathLike):
+def _server_typed(annotation: Any) -> bool:
+    """Whether a type is or contains a path or a secret (``Path | None``, ``list[Path]``…)."""
+    if isinstance(annotation, type) and issubclass(
+        annotation, (os.PathLike, SecretStr, SecretBytes)
+    ):
         return True
-    return any(_mentions_path(arg) for arg in typing.get_args(annotation))
+    return any(_server_typed(arg) for arg in typing.get_args(annotation))
 
 
 class BackendSettings(BaseSettings):
@@ -204,12 +214,12 @@ class BackendSettings(BaseSettings):
 
     @classmethod
     def server_only(cls) -> frozenset[str]:
-        """Fields a project's ``extra_params`` may not set: marked :class:`ServerOnly`, or paths."""
+        """Fields ``extra_params`` may not set: marked :class:`ServerOnly`, paths and secrets."""
         return frozenset(
             name
             for name, info in cls.model_fields.items()
             if any(isinstance(m, ServerOnly) for m in info.metadata)
-            or _mentions_path(info.annotation)
+            or _server_typed(info.annotation)
         )
 
 

@@ -328,6 +328,6 @@ def make_provider(
 
 def _missing_key(provider: str, env: str) -> str:
     return (
-        f"no API key for {provider}: set PRELABEL_LLM_API_KEY (or {env}), or api_key in the "
-        "project's extra_params; OpenAI-compatible local servers need only base_url"
+        f"no API key for {provider}: set PRELABEL_LLM_API_KEY (or {env}) in the backend's "
+        "environment; OpenAI-compatible local servers need only PRELABEL_LLM_BASE_URL"
     )
