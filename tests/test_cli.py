@@ -1,5 +1,6 @@
 """The prelabel command line."""
 
+import os
 import subprocess
 import sys
 
@@ -57,3 +58,20 @@ def test_create_refuses_bad_names_and_non_empty_dirs(tmp_path):
     (tmp_path / "full" / "f").write_text("x")
     busy = CliRunner().invoke(cli, ["create", "ok", "--directory", str(tmp_path / "full")])
     assert busy.exit_code != 0
+
+
+def test_serve_tells_backends_how_many_workers_share_the_cpu(monkeypatch, tmp_path):
+    import prelabel._server.gunicorn as gunicorn
+
+    seen = []
+    monkeypatch.setattr(
+        gunicorn, "run_gunicorn", lambda **options: seen.append((options, dict(os.environ)))
+    )
+    for name in ("WEB_CONCURRENCY", "PRELABEL_BACKEND"):
+        monkeypatch.setenv(name, "unset")  # restored after the test: serve sets both
+    monkeypatch.setenv("PRELABEL_JOB_RUNNER", "external")
+    monkeypatch.setenv("PRELABEL_MODEL_DIR", str(tmp_path))
+    result = CliRunner().invoke(cli, ["serve", "textcls", "--workers", "3"])
+    assert result.exit_code == 0, result.output
+    ((options, env),) = seen
+    assert options["workers"] == 3 and env["WEB_CONCURRENCY"] == "3"

@@ -200,6 +200,52 @@ def test_webhook_fixtures_cover_the_recorded_actions():
     } <= set(WEBHOOK_FIXTURES)
 
 
+class PrefetchingBackend(ThresholdBackend):
+    """Records what ``prefetch`` sees; fails when told to."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+        self.seen: list[tuple[list[Any], Any]] = []
+
+    def prefetch(self, tasks, ctx):
+        self.seen.append((list(tasks), ctx))
+        if self.fail:
+            raise RuntimeError("cannot prefetch")
+
+
+def test_tasks_created_hands_the_new_tasks_to_prefetch(make_app, ls_request):
+    backend = PrefetchingBackend()
+    client = make_app(backend).test_client()
+    setup = ls_request("setup")
+    setup["extra_params"] = {"threshold": 0.3}
+    setup_version(client, setup)
+    body = ls_request("webhook_TASKS_CREATED")
+    response = client.post("/webhook", json=body)
+    assert response.status_code == 200 and response.get_json()["status"] == "ok"
+    ((tasks, ctx),) = backend.seen
+    assert [t["id"] for t in tasks] == [4] and tasks[0]["data"] == {
+        "text": "new task after backend"
+    }
+    # The context is the project's: its stored config (the webhook's), settings and version.
+    assert ctx.project == KEY
+    assert ctx.label_config.control("sentiment").label_names == ("Positive", "Negative")
+    assert ctx.extra_params == {"threshold": 0.3} and ctx.settings.threshold == 0.3
+    assert ctx.model_version == backend.version and ctx.interaction == []
+
+
+def test_a_failing_prefetch_never_fails_the_webhook(make_app, ls_request, caplog):
+    backend = PrefetchingBackend(fail=True)
+    client = make_app(backend).test_client()
+    response = client.post("/webhook", json=ls_request("webhook_TASKS_CREATED"))
+    assert response.status_code == 200
+    assert len(backend.seen) == 1
+    assert "could not prefetch" in caplog.text
+    # Other events do not call it.
+    client.post("/webhook", json=ls_request("webhook_PROJECT_UPDATED"))
+    assert len(backend.seen) == 1
+
+
 def test_webhook_unknown_action_is_200(client, ls_request):
     body = ls_request("webhook_PROJECT_UPDATED")
     body["action"] = "LABEL_LINK_CREATED"

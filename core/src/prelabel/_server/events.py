@@ -67,7 +67,9 @@ def handle_event(state: ServerState, body: Mapping[str, Any]) -> tuple[dict[str,
         changed |= state.store.delete_annotations(key, _ids(body.get("annotations"))) > 0
     elif action == "TASKS_DELETED":
         changed |= state.store.delete_tasks(key, _ids(body.get("tasks"))) > 0
-    elif action not in ("TASKS_CREATED", "PROJECT_UPDATED"):
+    elif action == "TASKS_CREATED":
+        state.prefetch(key, _as_list(body.get("tasks")))
+    elif action != "PROJECT_UPDATED":
         return {"status": "ignored", "action": action}, 200
     response: dict[str, Any] = {"status": "ok"}
     if changed and state.backend.trainable and state.settings.train_trigger == "annotation":

@@ -10,7 +10,6 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from prelabel._server.events import handle_event
 from prelabel._server.state import ServerState
-from prelabel.backend import Context
 from prelabel.config import LabelConfig
 from prelabel.errors import BadRequest, InvalidExtraParams
 from prelabel.project import ProjectKey
@@ -103,20 +102,10 @@ def predict() -> Response:
     params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     context = params.get("context")
     interaction = context.get("result") if isinstance(context, Mapping) else None
-    version, model_dir = state.version_for(key)
-    ctx = Context(
-        project=key,
-        label_config=config,
-        model_version=version,
-        model_dir=model_dir,
-        settings=state.settings_for(project.extra_params),
-        extra_params=project.extra_params,
-        media=state.media_for(project, params),
-        interaction=[i for i in interaction if isinstance(i, dict)]
-        if isinstance(interaction, list)
-        else [],
-        params={k: v for k, v in params.items() if k != "context"},
+    regions = (
+        [i for i in interaction if isinstance(i, dict)] if isinstance(interaction, list) else []
     )
+    ctx = state.context(key, project, config, params, regions)
     return jsonify(results=state.runner.run(tasks, ctx))
 
 

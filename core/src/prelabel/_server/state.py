@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from prelabel._server.telemetry import Telemetry
 from prelabel.acceptance import AcceptanceTracker
-from prelabel.backend import Backend
+from prelabel.backend import Backend, Context
+from prelabel.config import LabelConfig
 from prelabel.errors import InvalidExtraParams
 from prelabel.jobs import JobQueue, JobRunner
 from prelabel.lsclient import LabelStudioClient
@@ -79,6 +80,50 @@ class ServerState:
         if len(self._settings_cache) < 256:
             self._settings_cache[cache_key] = merged
         return merged
+
+    def context(
+        self,
+        key: ProjectKey,
+        project: ProjectState,
+        config: LabelConfig,
+        params: Mapping[str, Any] | None = None,
+        interaction: Sequence[Mapping[str, Any]] = (),
+    ) -> Context:
+        """The :class:`Context` of a call for ``project`` with ``config`` and request ``params``."""
+        version, model_dir = self.version_for(key)
+        params = params or {}
+        return Context(
+            project=key,
+            label_config=config,
+            model_version=version,
+            model_dir=model_dir,
+            settings=self.settings_for(project.extra_params),
+            extra_params=project.extra_params,
+            media=self.media_for(project, params),
+            interaction=list(interaction),
+            params={k: v for k, v in params.items() if k != "context"},
+        )
+
+    def prefetch(self, key: ProjectKey, tasks: Sequence[Mapping[str, Any]]) -> None:
+        """Let the backend get ready for new tasks (``Backend.prefetch``); never raises."""
+        if not tasks or type(self.backend).prefetch is Backend.prefetch:
+            return
+        project = self.store.project(key)
+        if not project.label_config:
+            log.debug("Project %s has no labeling config yet; nothing to prefetch.", key)
+            return
+        try:
+            config = LabelConfig.cached(project.label_config)
+            self.backend.check_config(config)
+            self.backend.prefetch(tasks, self.context(key, project, config))
+        except Exception:
+            # Getting ready is an optimisation: it must never fail the webhook.
+            log.warning(
+                "Backend %s could not prefetch for project %s.",
+                self.backend.name,
+                key,
+                exc_info=True,
+            )
 
     def media_for(
         self, state: ProjectState, params: Mapping[str, Any] | None = None
