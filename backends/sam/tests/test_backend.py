@@ -124,13 +124,17 @@ def test_the_output_setting_picks_between_brush_and_polygon(backend, tmp_path):
         interactive(backend, TASKS[1], [click(30, 35)], BRUSH_CONFIG, tmp_path, output="polygon")
 
 
-def test_a_batch_without_context_is_empty_and_prefetches_every_image(backend, encodes, tmp_path):
-    tasks = [TASKS[1], TASKS[2], {"id": 9, "data": {}}, TASKS[3]]
+def test_a_batch_without_context_is_empty_and_prefetches_every_image(
+    backend, encodes, tmp_path, caplog
+):
+    broken = {"id": 8, "data": {"image": "data:image/png;base64,bm90IGFuIGltYWdl"}}
+    tasks = [TASKS[1], TASKS[2], {"id": 9, "data": {}}, broken, TASKS[3]]
     ctx = make_context(backend, BRUSH_CONFIG, media=tmp_path)
     out = backend.predict(tasks, ctx)
-    assert [p.result for p in out] == [[], [], [], []]
+    assert [p.result for p in out] == [[], [], [], [], []]
     assert backend.prefetcher.wait_idle(60)
     assert sorted(encodes) == sorted([(90, 120), (100, 100), (60, 90)])
+    assert "cannot prefetch task 8's image" in caplog.text and "Traceback" not in caplog.text
     # The first click on a prefetched image encodes nothing.
     interactive(backend, TASKS[2], [click(50, 50)], tmp_path=tmp_path)
     assert len(encodes) == 3

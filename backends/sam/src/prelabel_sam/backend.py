@@ -28,6 +28,7 @@ from prelabel import (
     CoreSettings,
     LabelConfig,
     LabelMap,
+    MediaError,
     MediaResolver,
     Prediction,
     Region,
@@ -305,15 +306,18 @@ class SamBackend(Backend):
     def _prefetch_one(self, job: Job) -> None:
         name, url, task_id, media = job.payload
         model = self.model(name)  # here, not on the webhook: a project's own model may load
-        data = media.read_bytes(url, task_id=task_id)
-        key = ImageKey.of(model.key, url, data)
+        try:
+            data = media.read_bytes(url, task_id=task_id)
+            key = ImageKey.of(model.key, url, data)
 
-        def compute() -> Embedding:
-            with self.priority.background(lambda: self.cache.urgent(key)):
-                return model.embed(decode_image(data))
+            def compute() -> Embedding:
+                with self.priority.background(lambda: self.cache.urgent(key)):
+                    return model.embed(decode_image(data))
 
-        if self.cache.prefetch(key, compute):
-            log.info("sam: embedded task %s's image in the background", task_id)
+            if self.cache.prefetch(key, compute):
+                log.info("sam: embedded task %s's image in the background", task_id)
+        except (MediaError, OSError, ValueError) as exc:
+            log.warning("sam: cannot prefetch task %s's image %.200s: %s", task_id, url, exc)
 
     def _embedding(
         self, model: SamModel, url: str, task_id: Any, media: MediaResolver

@@ -147,7 +147,7 @@ class Prefetcher:
                 self._work(job)
             except Exception:
                 # A task whose image cannot be read must not stop prefetch for the others.
-                log.warning("sam: prefetch of %s failed", job.key, exc_info=True)
+                log.warning("sam: prefetch of %.200s failed", job.key, exc_info=True)
             finally:
                 with self._changed:
                     self._busy = False
