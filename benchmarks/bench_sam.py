@@ -127,7 +127,6 @@ def served_clicks(paths: list[Path], rounds: int) -> dict[str, Any]:
         "PRELABEL_SAM_MODEL": WEIGHTS,
         "PRELABEL_SAM_DEVICE": "cpu",
         "PRELABEL_MEDIA_ALLOW_HOSTS": "127.0.0.1",
-        "PRELABEL_JOB_RUNNER": "thread",  # sam does not train: no second copy of the model
         "PRELABEL_LOG_LEVEL": "INFO",
     }
     log = ROOT / "serve.log"

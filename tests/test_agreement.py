@@ -2,7 +2,7 @@
 
 import pytest
 
-from prelabel.agreement import agreement, box_iou, region_box
+from prelabel.metrics.agreement import agreement, box_iou, region_box
 from prelabel.results import mask_to_rle
 
 

@@ -41,7 +41,6 @@ def sam_backend(backends, label_studio, tmp_path_factory, e2e):
         "PRELABEL_MODEL_DIR": str(model_dir),
         "PRELABEL_SAM_MODEL": "tiny.pth",
         "PRELABEL_SAM_DEVICE": "cpu",
-        "PRELABEL_JOB_RUNNER": "thread",
         "PRELABEL_LOG_LEVEL": "INFO",
         "HF_HUB_OFFLINE": "1",
     }

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from prelabel import Backend, BackendSettings, Context, Prediction, TaskPredictions
 from prelabel import results as R
-from prelabel.testing.scenario import Scenario, text_task
+from prelabel.scenario import Scenario, text_task
 
 CONFIG = """<View>
   <Text name="text" value="$text"/>

@@ -25,7 +25,6 @@ from prelabel import (
     BackendSettings,
     Context,
     Control,
-    CoreSettings,
     LabelConfig,
     LabelMap,
     MediaError,
@@ -46,8 +45,6 @@ from prelabel_sam.prefetch import Job, Prefetcher, Priority
 from prelabel_sam.prompts import ObjectPrompt, object_prompts
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from prelabel.testing import Scenario
 
 __all__ = ["SamBackend"]
@@ -58,11 +55,6 @@ OUTPUT_TAGS = {"brush": "BrushLabels", "polygon": "PolygonLabels"}
 PROMPT_TAGS = ("KeyPointLabels", "RectangleLabels")
 #: Most objects segmented per call (an annotator draws one or a few; this bounds a flood).
 MAX_OBJECTS = 64
-
-
-def weights_root() -> Path:
-    """Where weights are read from: ``PRELABEL_MODEL_DIR``."""
-    return CoreSettings().model_dir
 
 
 def default_threads() -> int:
@@ -170,7 +162,7 @@ class SamBackend(Backend):
             settings = self._settings
             torch.set_num_threads(settings.threads or default_threads())
             device = resolve_device(settings.device)
-            root = weights_root()
+            root = self.home  # PRELABEL_MODEL_DIR: weights resolve only inside it
             models: ModelCache[SamModel] = ModelCache(
                 lambda path: load_sam(path, device, self.priority.checkpoint),
                 resolve=lambda name: str(find_weights(name, root, where_to_get=WHERE_TO_GET)),

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prelabel.agreement import region_box
+from prelabel.metrics import region_box
 
 __all__ = ["Click", "ObjectPrompt", "object_prompts"]
 

@@ -7,3 +7,7 @@ modules is cheap: OpenCV and Pillow are imported on first use.
 * :mod:`prelabel.vision.weights`: weight files named in settings, read only inside the weights root.
 * :mod:`prelabel.vision.cache`: loaded models, shared by every project of the process.
 """
+
+from prelabel.vision import cache, images, weights
+
+__all__ = ["cache", "images", "weights"]
