@@ -247,6 +247,7 @@ class LlmBackend(Backend):
         policy: RetryPolicy,
     ) -> Prediction:
         settings = self._settings(ctx)
+        fmt = fmt.for_task(task.get("data") or {})
         given = task_input(task, ctx.label_config, fmt, ctx.media, template)
         request = Request(
             system=SYSTEM,

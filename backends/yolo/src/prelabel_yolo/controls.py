@@ -333,11 +333,18 @@ def _choices(plan: ControlPlan, names: Sequence[str], result: Any, stats: Predic
 
 
 def image_controls(config: LabelConfig) -> list[Control]:
-    """Supported controls that point to an ``Image`` whose value is a task field."""
+    """Supported controls that point to an ``Image`` whose value is a task field.
+
+    ``perRegion`` controls (a classification of each box) are not filled: their results
+    describe regions, which whole-image classification does not make.
+    """
     return [
         c
         for c in config.controls_of(*TASKS_FOR)
-        if c.objects and c.objects[0].tag.lower() == "image" and c.objects[0].value_key
+        if c.objects
+        and c.objects[0].tag.lower() == "image"
+        and c.objects[0].value_key
+        and not c.per_region
     ]
 
 
