@@ -148,11 +148,12 @@ def test_an_interactive_call_without_prompts_is_an_empty_prediction(backend, enc
         assert regions == [] and prediction.region_score() is None
 
 
-def test_an_unreadable_image_raises_for_the_runner_to_isolate(backend, tmp_path):
+def test_an_unreadable_image_is_an_error_the_annotator_sees(backend, tmp_path):
     broken = {"id": 5, "data": {"image": "data:image/png;base64,bm90IGFuIGltYWdl"}}
     with pytest.raises(ValueError, match="decode"):
         interactive(backend, broken, [click(10, 10)], tmp_path=tmp_path)
-    # The server answers it with an empty prediction (one per task, as always).
+    # Over HTTP the click's only task failed, so /predict fails with the reason, which Label
+    # Studio hands the editor as {"errors": [...]} (protocol §5).
     app = create_app(
         backend, CoreSettings(model_dir=tmp_path / "server"), load=False, start_jobs=False
     )
@@ -160,7 +161,8 @@ def test_an_unreadable_image_raises_for_the_runner_to_isolate(backend, tmp_path)
     body.update(label_config=BRUSH_CONFIG, tasks=[broken])
     body["params"]["context"] = {"result": [click(10, 10)]}
     answer = app.test_client().post("/predict", json=body)
-    assert answer.status_code == 200 and answer.get_json()["results"][0]["result"] == []
+    assert answer.status_code == 500
+    assert "not an image OpenCV or Pillow can decode" in answer.get_json()["message"]
 
 
 def test_setup_refuses_configs_that_would_do_nothing(backend):
