@@ -148,6 +148,11 @@ class ProjectStore(VersionStore, AnnotationCache):
             (str(key), params, hostname, access_token, label_config, time.time()),
         )
 
+    def project_keys(self) -> list[ProjectKey]:
+        """Every project seen at ``/setup`` or in a webhook."""
+        rows = self._db.connect().execute("SELECT project FROM projects ORDER BY project")
+        return [ProjectKey.parse(row[0]) for row in rows]
+
     def set_label_config(self, key: ProjectKey, xml: str) -> None:
         """Record the project's labeling config (from a webhook); no write if unchanged."""
         conn = self._db.connect()
