@@ -85,7 +85,8 @@ def time_to_error(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 
 def startup(name: str, root: Path) -> dict[str, float]:
-    serve, bare = [], []
+    serve: list[float] = []
+    bare: list[float] = []
     for i in range(ROUNDS):
         model_dir = root / f"{name}-{i}"
         env = environment(name, model_dir)
@@ -137,18 +138,16 @@ def mistakes(root: Path) -> dict[str, dict[str, object]]:
 
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="prelabel-bench-startup-"))
-    figures: dict[str, object] = {
-        "rounds": ROUNDS,
-        "startup": {name: startup(name, root) for name in ("textcls", "yolo")},
-        "mistakes": mistakes(root),
-    }
-    for name, row in figures["startup"].items():  # type: ignore[attr-defined]
+    starts = {name: startup(name, root) for name in ("textcls", "yolo")}
+    errors = mistakes(root)
+    for name, row in starts.items():
         print(
             f"{name}: healthy after {row['serve_s']:.1f} s with the checks vs "
             f"{row['bare_gunicorn_s']:.1f} s without (ratio {row['ratio']:.2f})"
         )
-    for case, row in figures["mistakes"].items():  # type: ignore[attr-defined]
-        print(f"{case}: {row['seconds']:.1f} s to: {row['first_line']}")
+    for case, found in errors.items():
+        print(f"{case}: {found['seconds']:.1f} s to: {found['first_line']}")
+    figures = {"rounds": ROUNDS, "startup": starts, "mistakes": errors}
     (HERE / "results" / "startup.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
