@@ -11,16 +11,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.wrappers import Request, Response
 
+from prelabel._engine.bulk_run import ProgressLine, predict_export
+from prelabel._engine.runtime import build_runtime
 from prelabel._server.errors import reason_phrase
 from prelabel.config import LabelConfig
 from prelabel.errors import ConfigError
-from prelabel.settings import BackendSettings
+from prelabel.project import ProjectKey
+from prelabel.settings import BackendSettings, CoreSettings
 from prelabel.testing.reference import ReferenceBackend
 from prelabel_textcls import TextClassifierBackend
 
@@ -115,6 +119,19 @@ def test_setup_of_a_backend_that_cannot_predict_fails_with_the_reason(make_app):
     accepted = client.post("/setup", json=setup_body(SENTIMENT, '{"token": "t"}'))
     assert accepted.status_code == 200, accepted.get_data(as_text=True)
     assert client.post("/predict", json=body).status_code == 200
+
+
+def test_bulk_prediction_of_a_backend_that_cannot_predict_stops_with_the_reason(tmp_path):
+    runtime = build_runtime(NeedsToken(), CoreSettings(model_dir=tmp_path / "m"))
+    source, out = tmp_path / "export.json", tmp_path / "import.json"
+    source.write_text(json.dumps([{"id": 1, "data": {"text": "love it"}}]))
+
+    with pytest.raises(ConfigError, match=r"^no token: set PRELABEL_REFERENCE_TOKEN"):
+        predict_export(
+            runtime, source, out, label_config=SENTIMENT, project=ProjectKey("1", 100),
+            batch_size=8, concurrency=1, show=ProgressLine(interval=0),
+        )  # fmt: skip
+    assert not out.exists()  # no file of empty predictions to import
 
 
 def test_reason_phrases_are_one_line_of_printable_ascii():

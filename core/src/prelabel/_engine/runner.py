@@ -1,7 +1,8 @@
 """Runs ``Backend.predict`` for a request and enforces the protocol's invariants.
 
 * exactly one entry per task, in order — a task whose prediction fails gets an empty result
-  and a log line; the rest of the batch is unaffected (protocol §3.3);
+  and a log line; the rest of the batch is unaffected (protocol §3.3); when every task
+  raised, the request fails with the exception's message, which Label Studio shows;
 * ``model_version`` is never null: the version ``/setup`` reports for the project, unless a
   backend deliberately labels a prediction with its own (several models per task, protocol E6);
 * ``score`` follows the core policy (:mod:`prelabel.metrics.scoring`);
@@ -22,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from prelabel.backend import Backend, Context, TaskPredictions
+from prelabel.errors import PredictionFailed, PrelabelError
 from prelabel.metrics.scoring import ScorePolicy, in_control_group, score_from_probabilities
 from prelabel.project import ProjectKey
 from prelabel.results import Prediction
@@ -78,6 +80,14 @@ class RunStats:
             self.empty += 1
 
 
+def _every_task_failed(exc: Exception, n_tasks: int) -> PrelabelError:
+    """The error ``/predict`` answers when the backend raised on every task of the request."""
+    if isinstance(exc, PrelabelError):
+        return exc  # already worded for Label Studio's UI, with its own status
+    where = "the task" if n_tasks == 1 else f"all {n_tasks} tasks"
+    return PredictionFailed(f"Prediction failed on {where}: {type(exc).__name__}: {exc}")
+
+
 def _clamp(score: float | None) -> float | None:
     if score is None or not math.isfinite(score):
         return None
@@ -116,7 +126,15 @@ class PredictionRunner:
             for t in tasks
         ]
         errors: dict[int, str] = {}
-        outputs = self._predict_isolated(tasks, ctx, errors)
+        try:
+            outputs = self._predict_isolated(tasks, ctx, errors)
+        except PrelabelError:
+            # Every task raised: the request fails with the reason, and each task counts.
+            for i, task in enumerate(tasks):
+                stats.count(task.get("id"), 0, errors.get(i, "the backend raised"))
+            if self.on_stats is not None:
+                self.on_stats(stats)
+            raise
         media_failures = ctx.media.fetch_failures()
         entries: list[LSEntry] = []
         served: list[ServedPrediction] = []
@@ -152,7 +170,13 @@ class PredictionRunner:
     ) -> list[TaskPredictions | None]:
         """The batch in one call; if that fails or breaks the 1:1 rule, task by task.
 
-        A task whose call raised gets ``None``, and ``errors[its index]`` says why.
+        A task whose call raised, or returned the wrong number of predictions, gets ``None``,
+        and ``errors[its index]`` says why.
+
+        Raises:
+            PrelabelError: the backend raised on every task (its own error if it raised a
+                ``PrelabelError``, else ``PredictionFailed`` with its message), so that Label
+                Studio shows why instead of storing empty predictions.
         """
         if not tasks:
             return []
@@ -169,31 +193,40 @@ class PredictionRunner:
         except Exception as exc:
             if len(tasks) == 1:
                 errors[0] = self._fail(tasks[0], exc)
-                return [None]
+                raise _every_task_failed(exc, 1) from exc
             log.exception(
                 "Backend %s failed on a batch of %d tasks; retrying task by task.",
                 self.backend.name,
                 len(tasks),
             )
         results: list[TaskPredictions | None] = []
+        raised: list[Exception] = []
         for i, task in enumerate(tasks):
             try:
                 one = list(self.backend.predict([task], ctx))
-                if len(one) != 1:
-                    raise ValueError(f"returned {len(one)} predictions for 1 task")
-                results.append(one[0])
             except Exception as exc:
                 errors[i] = self._fail(task, exc)
+                raised.append(exc)
                 results.append(None)
+                continue
+            if len(one) != 1:
+                errors[i] = self._fail(task, None, f"it returned {len(one)} predictions for 1 task")
+            results.append(one[0] if len(one) == 1 else None)
+        if len(raised) == len(tasks):
+            raise _every_task_failed(raised[0], len(tasks)) from raised[0]
         return results
 
-    def _fail(self, task: Mapping[str, Any], exc: Exception) -> str:
-        log.exception(
-            "Backend %s failed on task %s; it gets an empty prediction.",
-            self.backend.name,
-            task.get("id"),
-        )
-        return f"{type(exc).__name__}: {exc}"
+    def _fail(self, task: Mapping[str, Any], exc: Exception | None, why: str = "") -> str:
+        """Log why ``task`` gets no prediction (``exc``, or ``why``); that reason as text."""
+        if exc is not None:
+            log.exception(
+                "Backend %s failed on task %s; it gets an empty prediction.",
+                self.backend.name,
+                task.get("id"),
+            )
+            return f"{type(exc).__name__}: {exc}"
+        log.error("Backend %s failed on task %s (%s).", self.backend.name, task.get("id"), why)
+        return why
 
     def _entry(
         self, output: TaskPredictions | None, ctx: Context, *, single: bool
