@@ -44,6 +44,7 @@ class ServedPrediction:
     model_version: str
     control: bool
     result: list[dict[str, Any]]
+    score: float | None = None
 
 
 @dataclass
@@ -146,7 +147,11 @@ class PredictionRunner:
                 first = predictions[0]
                 served.append(
                     ServedPrediction(
-                        task.get("id"), first["model_version"], is_control, first["result"]
+                        task.get("id"),
+                        first["model_version"],
+                        is_control,
+                        first["result"],
+                        first["score"],
                     )
                 )
             if is_control:

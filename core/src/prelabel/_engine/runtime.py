@@ -173,7 +173,7 @@ class Runtime:
         """The version each project the store knows is served with (``/metrics``)."""
         return {
             str(key): self.served_version(self.store.project(key)).name
-            for key in self.store.project_keys()
+            for key in self.store.projects()
         }
 
     def data_dir(self, key: ProjectKey) -> Path:

@@ -110,6 +110,13 @@ class ProjectStore(VersionStore, AnnotationCache):
             return ProjectState(key, current=current)
         return ProjectState(key, json.loads(row[0]), row[1], row[2], row[3], current=current)
 
+    def projects(self) -> list[ProjectKey]:
+        """Every project with stored setup data or versions."""
+        rows = self._db.connect().execute(
+            "SELECT project FROM projects UNION SELECT project FROM versions"
+        )
+        return [ProjectKey.parse(row[0]) for row in rows]
+
     def resolve(self, key: ProjectKey) -> ProjectKey:
         """``key``, or for a bare project id the newest generation this store knows of it."""
         if key.generation is not None:
@@ -162,11 +169,6 @@ class ProjectStore(VersionStore, AnnotationCache):
             " updated_at = excluded.updated_at",
             (str(key), params, hostname, access_token, label_config, time.time()),
         )
-
-    def project_keys(self) -> list[ProjectKey]:
-        """Every project seen at ``/setup`` or in a webhook."""
-        rows = self._db.connect().execute("SELECT project FROM projects ORDER BY project")
-        return [ProjectKey.parse(row[0]) for row in rows]
 
     def set_label_config(self, key: ProjectKey, xml: str) -> None:
         """Record the project's labeling config (from a webhook); no write if unchanged."""
