@@ -101,13 +101,34 @@ def test_a_port_in_use_names_port_and_starts_no_worker_on_the_live_queue(tmp_pat
         port = taken.getsockname()[1]
         expected = (
             2,
-            f"Error: Port {port} is already in use on 127.0.0.1 (another prelabel serve?): stop "
+            f"Error: Port {port} is already in use on 127.0.0.1 (another prelabel server?): stop "
             "that server, or serve on another port with --port N (or PORT=N).",
         )
         flag = serve("textcls", "--host", "127.0.0.1", "--port", str(port), tmp_path=tmp_path)
         env = serve("textcls", "--host", "127.0.0.1", tmp_path=tmp_path, PORT=str(port))
     assert flag == env == expected
     assert JobQueue(live.db_path).get(job.id).status == "queued"
+
+
+def test_prelabel_start_on_a_port_in_use_says_so_in_one_line(tmp_path):
+    project = tmp_path / "my_ml_backend"
+    project.mkdir()  # checked before model.py is read
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "prelabel", "start", str(project), "--host", "127.0.0.1"],
+            env={**os.environ, "PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert (proc.returncode, proc.stderr.splitlines()[0]) == (
+        2,
+        f"Error: Port {port} is already in use on 127.0.0.1 (another prelabel server?): stop "
+        "that server, or serve on another port with --port N (or PORT=N).",
+    )
 
 
 def test_an_address_of_another_machine_is_refused():

@@ -307,7 +307,9 @@ def create(name: str, directory: Path | None, layout: str | None) -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--host", default="0.0.0.0", show_default=True, help="Interface to bind.")
-@click.option("--port", "-p", default=9090, show_default=True, type=int, help="Port to bind.")
+@click.option(
+    "-p", "--port", default=9090, show_default=True, envvar="PORT", help="Port to bind (or PORT)."
+)
 @click.option(
     "--workers", "-w", default=1, show_default=True, type=int, help="gunicorn worker processes."
 )
@@ -349,8 +351,11 @@ def start(
 ) -> None:
     """Serve DIRECTORY/model.py (a LabelStudioMLBase model) without installing it."""
     _setup_logging()
+    from prelabel._server.preflight import check_address
     from prelabel.compat.server import make_app, run_gunicorn
     from prelabel.settings import CoreSettings, load_settings
+
+    check_address(host, port)  # one line, before gunicorn retries and gives up
 
     overrides: dict[str, Any] = {"job_runner": "thread"}
     if basic_auth_user or basic_auth_pass:

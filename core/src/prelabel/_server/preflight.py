@@ -92,7 +92,7 @@ def check_address(host: str, port: int) -> None:
 def _bind_problem(host: str, port: int, exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
         return (
-            f"Port {port} is already in use on {host} (another prelabel serve?): stop that "
+            f"Port {port} is already in use on {host} (another prelabel server?): stop that "
             f"server, or {_PORT_HINT}."
         )
     if exc.errno == errno.EACCES:
