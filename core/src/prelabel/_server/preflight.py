@@ -65,7 +65,7 @@ def preflight(
         backend.check_settings(backend.settings)
     except ConfigError as exc:
         # Projects may still bring what is missing in their extra_params; /setup says so.
-        log.warning("%s: %s", backend.name, exc)
+        log.warning("%s", exc)
     return backend
 
 
