@@ -672,6 +672,21 @@ def test_the_gate_uses_the_backends_own_metric(make_app, ls_request, wait_job):
     assert backend.evaluated[:2] == [("challenger", holdout, True), ("champion", holdout, True)]
 
 
+@pytest.mark.parametrize(("tolerance", "promoted"), [(0.0, False), (0.04, False), (0.06, True)])
+def test_a_gate_tolerance_lets_a_within_noise_dip_through(
+    make_app, ls_request, wait_job, tolerance, promoted
+):
+    backend = SelfScoringBackend(scores=[0.8, 0.75])
+    client = make_app(
+        backend, start_jobs=True, holdout_fraction=0.5, min_holdout=1, gate_tolerance=tolerance
+    ).test_client()
+    setup_version(client, ls_request("setup"))
+    first = client.post("/webhook", json=_bulk_event(ls_request)).get_json()["job"]
+    assert wait_job(client, first)["result"]["promoted"] is True
+    second = client.post("/webhook", json=_bulk_event(ls_request, 22)).get_json()["job"]
+    assert wait_job(client, second)["result"]["promoted"] is promoted
+
+
 # -- control group and acceptance ---------------------------------------------------------
 
 
