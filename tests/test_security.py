@@ -88,13 +88,13 @@ def test_serve_warns_when_open_beyond_loopback(tmp_path):
     code = (
         "import logging, sys\n"
         "from prelabel._logging import setup_logging\n"
-        "from prelabel.cli import _warn_if_open\n"
+        "from prelabel._server.preflight import warn_if_open\n"
         "from prelabel.settings import CoreSettings\n"
         "setup_logging()\n"
         "s = CoreSettings(model_dir=sys.argv[1])\n"
         "for host in ('127.0.0.1', 'localhost', '::1', '0.0.0.0'):\n"
-        "    print('HOST', host, flush=True); _warn_if_open(s, host)\n"
-        "_warn_if_open(CoreSettings(model_dir=sys.argv[1], api_token='t'), '0.0.0.0')\n"
+        "    print('HOST', host, flush=True); warn_if_open(s, host)\n"
+        "warn_if_open(CoreSettings(model_dir=sys.argv[1], api_token='t'), '0.0.0.0')\n"
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     out = subprocess.run(

@@ -359,6 +359,38 @@ def test_a_project_may_not_choose_where_the_key_goes_or_what_is_written(
     assert LlmBackend.Settings.server_only() == {"base_url", "api_key", "state_dir"}
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_setup_without_a_key_fails_with_the_reason_label_studio_shows(
+    provider, fake, tmp_path, monkeypatch
+):
+    from prelabel import CoreSettings
+    from prelabel._server import create_app
+
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    backend = LlmBackend(LlmBackend.load_settings(provider=provider, api_key=None, base_url=None))
+    app = create_app(backend, CoreSettings(model_dir=tmp_path), load=False, start_jobs=False)
+    client = app.test_client()
+    setup = {"project": "3.1795807427", "schema": SENTIMENT, "hostname": "", "access_token": ""}
+    env = "OPENAI_API_KEY" if provider == "openai" else "ANTHROPIC_API_KEY"
+    reason = (
+        f"The llm backend cannot predict: no API key for {provider}: set PRELABEL_LLM_API_KEY "
+        f"(or {env}) in the backend's environment; OpenAI-compatible local servers need only "
+        "PRELABEL_LLM_BASE_URL."
+    )
+
+    refused = client.post("/setup", json={**setup, "extra_params": None})
+
+    # What LS shows at Connect Model: "500 Server Error: <reason> for url: …/setup".
+    assert refused.status == f"500 {reason}"
+    # Not from the project's extra_params (LS's form sends a string): keys and endpoints are
+    # server-only.
+    for extra in ('{"api_key": "sk-project"}', json.dumps({"base_url": fake.openai_url})):
+        assert client.post("/setup", json={**setup, "extra_params": extra}).status_code == 422
+    monkeypatch.setenv(env, "sk-env")
+    assert client.post("/setup", json={**setup, "extra_params": None}).status_code == 200
+
+
 def test_every_setting_is_documented():
     readme = (__import__("pathlib").Path(__file__).parents[1] / "README.md").read_text()
     for name in LlmBackend.Settings.model_fields:

@@ -36,12 +36,14 @@ def run_gunicorn(
     threads: int,
     timeout: int,
     app_factory: Callable[[], Flask] | None = None,
+    when_ready: Callable[[], None] | None = None,
     max_request_bytes: int | None = None,
 ) -> None:
     """Run gunicorn in the foreground; each worker calls ``app_factory`` (default: ``create_app``).
 
     Not ``--preload``: loading in the master and forking breaks CUDA ("Cannot re-initialize
-    CUDA in forked subprocess"), so each worker loads the model itself.
+    CUDA in forked subprocess"), so each worker loads the model itself. ``when_ready`` runs
+    in the master once the address is bound, before any worker starts.
 
     Workers are :class:`~prelabel._server.buffering.BufferingWorker`: a thread gets a request
     only once it has arrived whole, so slow clients cannot starve ``/health``
@@ -54,8 +56,12 @@ def run_gunicorn(
         max_request_bytes = int(load_settings(CoreSettings).max_request_mb * 1024 * 1024)
     # Inherited by the forked workers.
     BufferingWorker.max_body = max_request_bytes
+    hooks: dict[str, Any] = {}
+    if when_ready is not None:
+        hooks["when_ready"] = lambda _arbiter: when_ready()
     _Application(
         {
+            **hooks,
             "bind": bind,
             "workers": workers,
             "threads": threads,

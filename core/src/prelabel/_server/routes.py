@@ -11,10 +11,12 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from prelabel._engine.diskcheck import is_store_failure
 from prelabel._engine.events import handle_event
+from prelabel._engine.projectsetup import check_hostname
 from prelabel._engine.runtime import Runtime
+from prelabel._server.auth import check_authorization
 from prelabel._server.errors import NESTED_TOO_DEEP
 from prelabel.config import LabelConfig
-from prelabel.errors import BadRequest, InvalidExtraParams
+from prelabel.errors import BadRequest, InvalidExtraParams, Unauthorized
 from prelabel.metrics.bias import gaps_by_version
 from prelabel.project import ProjectKey
 
@@ -92,20 +94,40 @@ def health() -> tuple[Response, int]:
         # 503: Label Studio shows the backend disconnected instead of sending annotations
         # that cannot be stored (it never resends a webhook).
         store["problem"] = problem
+    body: dict[str, Any] = {
+        "status": "UP" if problem is None else "DOWN",
+        "model_class": type(runtime.backend).__name__,
+        "backend": runtime.backend.name,
+        "version": runtime.backend.version,
+        "store": store,
+    }
     try:
-        training = runtime.training_status()
-    except Exception as exc:  # the workers table lives on that disk too
+        body["training"] = runtime.training_status()
+        if _authorised(runtime):
+            # /health is open to probes; what went wrong in which project is for those who
+            # log in.
+            body["last_errors"] = last_errors(runtime, None)
+    except Exception as exc:  # both live in the store, on that disk
         if problem is None or not is_store_failure(exc):
             raise
-        training = {"problem": f"unknown while the store cannot be read ({exc})"}
-    return jsonify(
-        status="UP" if problem is None else "DOWN",
-        model_class=type(runtime.backend).__name__,
-        backend=runtime.backend.name,
-        version=runtime.backend.version,
-        store=store,
-        training=training,
-    ), 200 if problem is None else 503
+        body["training"] = {"problem": f"unknown while the store cannot be read ({exc})"}
+    return jsonify(body), 200 if problem is None else 503
+
+
+def _authorised(runtime: Runtime) -> bool:
+    try:
+        check_authorization(request.headers.get("Authorization"), runtime.settings)
+    except Unauthorized:
+        return False
+    return True
+
+
+def last_errors(runtime: Runtime, key: ProjectKey | None) -> dict[str, dict[str, Any]]:
+    """Each project's last error as JSON, newest first (``/health``, ``/jobs``)."""
+    return {
+        e.project: {"at": e.at, "source": e.source, "message": e.message}
+        for e in runtime.errors.last(key)
+    }
 
 
 @bp.post("/setup")
@@ -117,17 +139,16 @@ def setup() -> Response:
     if not isinstance(schema, str) or not schema.strip():
         raise BadRequest("/setup needs 'schema', the project's labeling config XML.")
     config = LabelConfig.cached(schema)
-    runtime.backend.check_config(config)
     extra = normalise_extra_params(body.get("extra_params"))
-    runtime.settings_for(extra)
+    # A backend that cannot predict for this project fails here, where LS shows the reason.
+    runtime.check_project(key, config, runtime.settings_for(extra), source="setup")
     hostname, token = _text(body, "hostname"), _text(body, "access_token")
-    runtime.check_hostname(runtime.store.project(key), hostname)
+    check_hostname(runtime.settings, runtime.store.project(key), hostname)
     runtime.store.remember_setup(
         key, extra_params=extra, hostname=hostname, access_token=token, label_config=schema
     )
     state = runtime.store.project(key)
     version = runtime.served_version(state).name
-    runtime.telemetry.observe_version(str(key), version)
     runtime.selector.advise(state, version)
     return jsonify(model_version=version)
 
@@ -145,7 +166,7 @@ def predict() -> Response:
     if not isinstance(xml, str) or not xml.strip():
         raise BadRequest("/predict needs 'label_config' (or a prior /setup for this project).")
     config = LabelConfig.cached(xml)
-    runtime.backend.check_config(config)
+    runtime.check_project(key, config, runtime.settings_for(project.extra_params), source="predict")
     raw_params = body.get("params")
     params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     context = params.get("context")
@@ -232,6 +253,7 @@ def versions() -> Response:
 
 @bp.get("/projects/<project>/versions")
 def project_versions(project: str) -> Response:
+    """A project's versions; a bare id (``/projects/4/versions``) lists every generation's."""
     runtime = _runtime()
     key = ProjectKey.parse(project)
     return jsonify(
@@ -239,6 +261,7 @@ def project_versions(project: str) -> Response:
         versions=[
             {
                 "name": v.name,
+                "project": str(v.project),
                 "status": v.status,
                 "created_at": v.created_at,
                 "metrics": dict(v.metrics),
@@ -263,8 +286,9 @@ def rollback(project: str) -> Response:
 def list_jobs() -> Response:
     runtime = _runtime()
     project = request.args.get("project")
-    jobs = runtime.queue.list(ProjectKey.parse(project) if project else None)
-    return jsonify(jobs=[job_json(j) for j in jobs])
+    key = ProjectKey.parse(project) if project else None
+    jobs = runtime.queue.list(key)
+    return jsonify(jobs=[job_json(j) for j in jobs], last_errors=last_errors(runtime, key))
 
 
 @bp.get("/jobs/<job_id>")
