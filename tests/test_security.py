@@ -171,3 +171,15 @@ def test_reprs_keep_secrets_out(tmp_path):
     assert "tok-secret" not in repr(settings) and "pw-secret" not in repr(settings)
     assert httpx.URL("http://u:p@h/").host == "h"  # safe_url's premise
     assert safe_url("http://u:p@h/x") == "http://h/x"
+
+
+@pytest.mark.parametrize("name", ["media-cache/ab/x.pt", "projects/1_2/data/x.pth", "tmp/w/x.pt"])
+def test_weights_are_never_read_from_what_prelabel_writes(tmp_path, name):
+    # A task URL ending in .pt lands in the media cache under a name anyone can compute, and
+    # weight files are unpickled: a label config's model path must not reach it.
+    from prelabel.errors import BackendLoadError
+    from prelabel.vision.weights import locate_weights
+
+    with pytest.raises(BackendLoadError, match="never weights"):
+        locate_weights(name, tmp_path)
+    assert locate_weights("weights/x.pt", tmp_path) == tmp_path.resolve() / "weights" / "x.pt"
