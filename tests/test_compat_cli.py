@@ -27,6 +27,7 @@ LAYOUT = {
     "test_model.py",
     "README.md",
     ".dockerignore",
+    "wheels",
 }
 
 
