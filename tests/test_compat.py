@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from prelabel._server.app import make_trainer
 from prelabel.compat import LabelStudioMLBase, ModelResponse, PredictionValue, bump_version
 from prelabel.compat._config import parse_config
 from prelabel.compat._store import CompatStore
@@ -161,7 +160,7 @@ def test_deletions_and_start_training_reach_fit_with_the_sdks_event_and_data(com
     ignored = client.post("/webhook", json=webhook("PROJECT_UPDATED"))
     assert "job" not in ignored.get_json()
     job = state.queue.claim("test")
-    result = make_trainer(state)(job)
+    result = state.run_job(job)
     assert result["version"] == "sentiment-v3" and result["metrics"] == {"events": 2.0}
     assert client.post("/setup", json=SETUP).get_json()["model_version"] == "sentiment-v3"
     events = state.backend.store.get(PROJECT, "events")
@@ -169,7 +168,7 @@ def test_deletions_and_start_training_reach_fit_with_the_sdks_event_and_data(com
         ["ANNOTATIONS_DELETED", ["annotations", "project"]],
         ["START_TRAINING", ["project"]],
     ]
-    assert make_trainer(state)(job) == {"trained": False}  # nothing left to deliver
+    assert state.run_job(job)["trained"] is False  # nothing left to deliver
 
 
 def test_fit_uses_the_stored_config_when_the_event_carries_none(compat_app, caplog):
@@ -182,7 +181,7 @@ def test_fit_uses_the_stored_config_when_the_event_carries_none(compat_app, capl
     bare = {"action": "START_TRAINING", "project": {k: project[k] for k in ("id", "created_at")}}
     assert client.post("/webhook", json=bare).status_code == 201
     with caplog.at_level("WARNING"):
-        result = make_trainer(state)(state.queue.claim("test"))
+        result = state.run_job(state.queue.claim("test"))
     assert result["version"] == "sentiment-v2", result
     assert "without a label config" not in caplog.text  # it has one: the stored one
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from prelabel._engine.jobrunner import JobRunner
+from prelabel._engine.jobs import Job, JobQueue
+from prelabel._engine.store import ProjectStore
 from prelabel.errors import NotFound
-from prelabel.jobs import Job, JobQueue, JobRunner
 from prelabel.project import ProjectKey
-from prelabel.store import ProjectStore
 
 A = ProjectKey("1", 1700000000)
 B = ProjectKey("2", 1700000001)

@@ -256,7 +256,7 @@ def test_control_group_is_stable_per_task(make_app, ls_request, text_predict):
 
 
 def test_small_projects_are_not_split_for_a_holdout():
-    from prelabel.training import split_holdout
+    from prelabel._engine.training import split_holdout
 
     tasks = [{"id": i} for i in range(24)]
     # 24 tasks x 0.2 = 4.8 expected held out < 5: everything trains, whatever the hashes say.

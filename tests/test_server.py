@@ -80,6 +80,21 @@ def test_health_replay_is_json_and_open_even_with_auth(make_app, ls_request):
         assert response.get_json()["status"] == "UP"
 
 
+def test_health_says_how_training_runs_and_when_nothing_runs_it(make_app):
+    threaded = make_app(job_runner="thread", start_jobs=True).test_client()
+    assert threaded.get("/health").get_json()["training"] == {
+        "trains": True,
+        "runner": "thread",
+        "workers": 1,
+    }
+    external = make_app(job_runner="external").test_client()
+    training = external.get("/health").get_json()["training"]
+    assert training["workers"] == 0
+    assert "no training worker is running" in training["problem"]
+    assert "prelabel worker" in training["problem"]
+    assert "prelabel_training_workers 0.0" in external.get("/metrics").get_data(as_text=True)
+
+
 def test_setup_replay_null_extra_params(client, ls_request):
     body = ls_request("setup")
     assert body["extra_params"] is None

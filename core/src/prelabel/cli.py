@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -78,10 +76,14 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from prelabel.settings import CoreSettings, load_settings
 
-    job_worker = None
-    if load_settings(CoreSettings).job_runner == "process":
+    settings = load_settings(CoreSettings)
+    worker = None
+    if settings.job_runner == "process" and _trains(name or settings.backend):
         # Training in its own process keeps /health and /setup fast while a model trains.
-        job_worker = subprocess.Popen([sys.executable, "-m", "prelabel", "worker"])
+        from prelabel._engine.supervisor import Supervisor
+
+        worker = Supervisor([sys.executable, "-m", "prelabel", "worker"], name="training worker")
+        worker.start()
     try:
         if dev:
             from prelabel._server import create_app
@@ -92,33 +94,34 @@ def serve(
 
             run_gunicorn(bind=f"{host}:{port}", workers=workers, threads=threads, timeout=timeout)
     finally:
-        if job_worker is not None:
-            job_worker.terminate()
-            try:
-                job_worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                job_worker.kill()
+        if worker is not None:
+            worker.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _trains(name: str | None) -> bool:
+    """Whether the backend to serve has ``fit`` (importing a plugin loads no model)."""
+    from prelabel.backend import Backend
+    from prelabel.registry import load_backend, select_backend
+
+    return load_backend(select_backend(name)).fit is not Backend.fit
 
 
 @cli.command()
 @click.argument("name", required=False)
 def worker(name: str | None) -> None:
-    """Run training jobs (`serve` starts one; run your own with PRELABEL_JOB_RUNNER=external)."""
+    """Run training jobs, each in its own process (`serve` starts one worker; run your own
+    with PRELABEL_JOB_RUNNER=external)."""
     _setup_logging()
-    from prelabel._server.app import create_app, make_trainer
+    from prelabel._engine.runtime import make_backend
+    from prelabel._engine.worker import run_worker
+    from prelabel.settings import CoreSettings, load_settings
 
-    if name:
-        os.environ["PRELABEL_BACKEND"] = name
-    app = create_app(start_jobs=False)
-    state = app.extensions["prelabel"]
-    from prelabel.jobs import JobRunner
-
-    runner = JobRunner(state.queue, make_trainer(state))
-    signal.signal(signal.SIGTERM, lambda *_: runner.stop(timeout=0))
-    click.echo(f"prelabel worker for {state.backend.name}: waiting for jobs in {state.store.root}")
-    runner.run_forever()
+    settings = load_settings(CoreSettings)
+    backend = make_backend(name, settings)  # validates the plugin and its settings now
+    click.echo(f"prelabel worker for {backend.name}: waiting for jobs in {settings.model_dir}")
+    run_worker(backend.name, settings)
 
 
 @cli.command()
@@ -185,7 +188,7 @@ def create(name: str, directory: Path | None, layout: str | None) -> None:
             f"Created {target}. Next: edit {target / 'model.py'}, then\n  prelabel start {target} -p 9090"
         )
         return
-    from prelabel.scaffold import create_plugin
+    from prelabel._scaffold import create_plugin
 
     target = create_plugin(name, directory or Path(f"prelabel-{name}"))
     click.echo(f"Created {target}. Next:\n  pip install -e {target}\n  prelabel check {name}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -193,8 +192,3 @@ def load_settings(cls: type[S], *, env_prefix: str | None = None, **overrides: A
             for err in exc.errors()
         )
         raise ConfigError(f"Invalid {cls.__name__}: {problems}") from None
-
-
-def environ() -> Mapping[str, str]:
-    """The process environment (a seam for tests)."""
-    return os.environ

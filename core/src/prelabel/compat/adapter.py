@@ -4,8 +4,9 @@
   config changes or a training job finished (in any process: a counter in the store);
 * ``predict`` output (list of dicts, ``{"predictions": …}``, ``ModelResponse``, ``None``) becomes
   one core ``Prediction`` per task; region dicts pass through unchanged, problems are logged;
-* training runs in the job runner: each webhook body recorded for the project reaches the
-  model's ``fit(event, data)`` exactly as the SDK would have passed it.
+* training is delivered by :class:`prelabel.compat.training.CompatTraining`: each webhook body
+  recorded for the project reaches the model's ``fit(event, data)`` exactly as the SDK would
+  have passed it (:meth:`CompatBackend.train_events`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, ClassVar
 
 from pydantic_settings import SettingsConfigDict
 
-from prelabel.backend import Backend, Context, TaskPredictions, TrainJob, TrainResult
+from prelabel.backend import Backend, Context, TaskPredictions
 from prelabel.compat._store import CompatStore
 from prelabel.compat.base import Binding, LabelStudioMLBase, bound
 from prelabel.compat.response import ModelResponse, PredictionValue
@@ -74,7 +75,6 @@ class CompatBackend(Backend):
     name = "compat"
     controls: ClassVar[frozenset[str]] = frozenset()
     interactive = True  # the model's predict gets `context` and decides what to do with it
-    trains_itself = True  # the model's fit(event, data) keeps its own data and versions
 
     class Settings(BackendSettings):
         """Any ``extra_params`` are accepted: the model reads them via ``self.extra_params``."""
@@ -139,10 +139,14 @@ class CompatBackend(Backend):
                     self._instances.popitem(last=False)
             return fresh
 
-    def project_version(
+    def current_version(
         self, project: ProjectKey, label_config: str | None, extra_params: Mapping[str, Any]
     ) -> str:
-        """The version ``/setup`` reports and predictions carry: the model's ``model_version``."""
+        """The version ``/setup`` reports and predictions carry: the model's ``model_version``.
+
+        Creates the project's instance (its ``setup()`` runs) once a config is known, and hands
+        it the project's ``extra_params``.
+        """
         key = str(project)
         if label_config:
             instance = self.entry(key, label_config).instance
@@ -255,25 +259,6 @@ class CompatBackend(Backend):
         )
 
     # -- training -------------------------------------------------------------------------
-
-    def on_event(self, project: ProjectKey, body: Mapping[str, Any]) -> bool:
-        """Keep each training webhook's body for ``fit``, and ask for a job to deliver it."""
-        if body.get("action") not in LabelStudioMLBase.TRAIN_EVENTS:
-            return False
-        self.store.add_event(str(project), dict(body))
-        return True
-
-    def fit(self, job: TrainJob) -> TrainResult | None:
-        """Deliver the project's recorded webhook events to the model's ``fit``.
-
-        The model keeps its own state and versions, so nothing is promoted in the core store.
-        """
-        result = self.train_events(str(job.project), self.store.take_events(str(job.project)))
-        if not result["trained"]:
-            return None
-        return TrainResult(
-            metrics={"events": float(result["events"])}, details={"results": result["results"]}
-        )
 
     def train_events(self, key: str, events: list[dict[str, Any]]) -> dict[str, Any]:
         """Call ``fit(event, data)`` once per webhook body, in arrival order, on a fresh instance.

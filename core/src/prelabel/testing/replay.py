@@ -6,10 +6,10 @@ import copy
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from prelabel.testing.checks import Target
+from prelabel._server import create_app
+from prelabel.testing._target import CheckFailed, Target, fixture, fixtures, scenarios_of
 
 __all__ = ["check_http_replay"]
 
@@ -21,10 +21,7 @@ def check_http_replay(target: Target) -> None:
     prediction that cannot be serialised, or an exception in ``predict`` for every task (the
     server then answers with empty predictions: look at the log).
     """
-    from prelabel._server import create_app
-    from prelabel.testing.checks import CheckFailed, _scenarios, fixture, fixtures
-
-    scenario = _scenarios(target)[0]
+    scenario = scenarios_of(target)[0]
     app = create_app(target.backend(), target.core_settings(), load=False, start_jobs=False)
     client = app.test_client()
 

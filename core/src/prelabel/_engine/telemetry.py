@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from prelabel.runner import RunStats
+from prelabel._engine.runner import RunStats
 
 __all__ = ["Telemetry"]
 
@@ -23,22 +23,36 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 
 
 class _JobCollector(Collector):
-    """Reads job counts from the shared queue at scrape time (they live in SQLite, not memory)."""
+    """Reads job counts and live training workers at scrape time (they live in SQLite)."""
 
-    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+    def __init__(
+        self, counts: Callable[[], Mapping[str, int]], workers: Callable[[], int] | None
+    ) -> None:
         self.counts = counts
+        self.workers = workers
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily("prelabel_jobs", "Training jobs by status.", labels=["status"])
         for status, n in sorted(self.counts().items()):
             family.add_metric([status], n)
         yield family
+        if self.workers is not None:
+            yield GaugeMetricFamily(
+                "prelabel_training_workers",
+                "Training workers seen alive (0 while jobs can only queue).",
+                value=self.workers(),
+            )
 
 
 class Telemetry:
     """The server's metrics, registered in a private registry."""
 
-    def __init__(self, backend: str, job_counts: Callable[[], Mapping[str, int]]) -> None:
+    def __init__(
+        self,
+        backend: str,
+        job_counts: Callable[[], Mapping[str, int]],
+        live_workers: Callable[[], int] | None = None,
+    ) -> None:
         self.backend = backend
         self.registry = CollectorRegistry(auto_describe=True)
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -81,7 +95,7 @@ class Telemetry:
             multiprocess_mode="liveall",
         )
         self._versions: dict[str, str] = {}
-        self.job_collector = _JobCollector(job_counts)
+        self.job_collector = _JobCollector(job_counts, live_workers)
         self.registry.register(self.job_collector)
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:

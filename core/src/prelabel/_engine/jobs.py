@@ -1,4 +1,4 @@
-"""A durable job queue in the store's SQLite file, and the runner that works it off.
+"""A durable job queue in the store's SQLite file.
 
 ``/webhook`` only enqueues (one short write) and returns; a :class:`JobRunner` (a thread of the
 server, or ``prelabel worker``) claims and runs the jobs. Across threads and processes:
@@ -12,7 +12,7 @@ server, or ``prelabel worker``) claims and runs the jobs. Across threads and pro
   its job back in the queue (or fails it after ``max_attempts`` tries, so a job that kills
   its worker, e.g. by running out of memory, does not loop forever).
 
-:class:`JobRunner` is defined in :mod:`prelabel._jobrunner` and exported from here.
+:class:`JobRunner` is defined in :mod:`prelabel._engine.jobrunner` and exported from here.
 """
 
 from __future__ import annotations
@@ -22,17 +22,16 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from prelabel._db import Database
-from prelabel._jobrunner import JobRunner
+from prelabel._engine.db import Database
 from prelabel.errors import NotFound
 from prelabel.project import ProjectKey
 
-__all__ = ["Job", "JobQueue", "JobRunner", "JobStatus"]
+__all__ = ["Job", "JobQueue", "JobStatus"]
 
 log = logging.getLogger(__name__)
 
@@ -353,13 +352,35 @@ class JobQueue:
             )
         return _job(row)
 
+    def requeue_lost(self, worker_ids: Iterable[str], why: str) -> int:
+        """Hand the running jobs of workers known to be gone back to the queue now.
+
+        Used when a worker process is seen dead (no need to wait ``stale_after``); the same
+        rules as for a stale heartbeat apply. Returns how many jobs were affected.
+        """
+        ids = builtins.list(worker_ids)
+        if not ids:
+            return 0
+        marks = ", ".join("?" * len(ids))
+        with self._db.write() as conn:
+            rows = conn.execute(
+                f"SELECT * FROM jobs WHERE status = 'running' AND worker IN ({marks})", ids
+            ).fetchall()
+            self._requeue(conn, rows, why, time.time())
+        return len(rows)
+
     def _requeue_stale(self, conn: sqlite3.Connection, now: float) -> None:
         stale = conn.execute(
             "SELECT * FROM jobs WHERE status = 'running' AND heartbeat_at < ?",
             (now - self.stale_after,),
         ).fetchall()
-        for row in stale:
-            lost = f"worker {row['worker']} stopped heartbeating"
+        self._requeue(conn, stale, "stopped heartbeating", now)
+
+    def _requeue(
+        self, conn: sqlite3.Connection, rows: Iterable[sqlite3.Row], why: str, now: float
+    ) -> None:
+        for row in rows:
+            lost = f"worker {row['worker']} {why}"
             sibling = conn.execute(
                 "SELECT * FROM jobs WHERE project = ? AND kind = ? AND status = 'queued'",
                 (row["project"], row["kind"]),

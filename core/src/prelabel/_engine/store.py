@@ -12,7 +12,7 @@ Label Studio database reset (same id, new generation) starts afresh.
 Every method is safe from several threads and processes at once. Nothing is cached in memory:
 ``current_version`` is one indexed SELECT, so a version promoted by one gunicorn worker is
 served by every worker from its next request. Promotion is crash-safe (see
-:mod:`prelabel._versions`). ``access_token`` is stored in the database in clear text (LS
+:mod:`prelabel._engine.versions`). ``access_token`` is stored in the database in clear text (LS
 sends it on every ``/setup``); keep the model directory private.
 """
 
@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prelabel._annotations import SCHEMA as _CACHE_SCHEMA
-from prelabel._annotations import AnnotationCache
-from prelabel._db import Database
-from prelabel._versions import SCHEMA as _VERSIONS_SCHEMA
-from prelabel._versions import VersionInfo, VersionStore
+from prelabel._engine.annotation_cache import SCHEMA as _CACHE_SCHEMA
+from prelabel._engine.annotation_cache import AnnotationCache
+from prelabel._engine.db import Database
+from prelabel._engine.versions import SCHEMA as _VERSIONS_SCHEMA
+from prelabel._engine.versions import VersionInfo, VersionStore
 from prelabel.project import ProjectKey
 
 __all__ = ["DB_NAME", "ProjectState", "ProjectStore", "VersionInfo"]
@@ -71,8 +71,8 @@ def _dumps(value: Any) -> str:
 class ProjectStore(VersionStore, AnnotationCache):
     """SQLite + files under ``root``; see the module docstring for layout and guarantees.
 
-    Versions come from :class:`~prelabel._versions.VersionStore`, the training-data cache
-    from :class:`~prelabel._annotations.AnnotationCache`.
+    Versions come from :class:`~prelabel._engine.versions.VersionStore`, the training-data cache
+    from :class:`~prelabel._engine.annotation_cache.AnnotationCache`.
     """
 
     def __init__(self, root: Path, *, tmp_max_age: float = 2 * 86400.0) -> None:
@@ -92,7 +92,7 @@ class ProjectStore(VersionStore, AnnotationCache):
 
     @property
     def db_path(self) -> Path:
-        """The SQLite file (give it to :class:`prelabel.jobs.JobQueue`)."""
+        """The SQLite file (give it to :class:`prelabel._engine.jobs.JobQueue`)."""
         return self.root / DB_NAME
 
     # -- setup data ------------------------------------------------------------------------

@@ -6,7 +6,7 @@ when it overlaps a not-yet-matched annotated region of the same label in the sam
 IoU ≥ the threshold (the best-overlapping one is taken). AP is the area under the precision
 envelope sampled at 101 recall points; mAP is the mean over labels that have annotated regions,
 then over thresholds. Regions are compared by their boxes (polygons, ellipses and rotated
-rectangles by their bounding boxes, as :mod:`prelabel.agreement` does). Use it with predictions made at a low score
+rectangles by their bounding boxes, as :mod:`prelabel.metrics.agreement` does). Use it with predictions made at a low score
 threshold: AP rewards ranking, and regions cut off by a threshold cap the reachable recall.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from prelabel.agreement import Box, box_iou, region_box, region_label
+from prelabel.metrics.agreement import Box, box_iou, region_box, region_label
 
 __all__ = ["COCO_IOU_THRESHOLDS", "REGION_TYPES", "mean_average_precision"]
 

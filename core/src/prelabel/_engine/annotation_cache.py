@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from prelabel._db import Database
+from prelabel._engine.db import Database
 from prelabel.errors import BadRequest
 from prelabel.project import ProjectKey
 

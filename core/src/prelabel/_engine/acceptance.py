@@ -1,7 +1,7 @@
 """Acceptance metrics: how the annotations people submit compare with what the model said.
 
 Every non-interactive prediction is recorded, including the hidden one of a control-group
-task. When an annotation arrives, its agreement (:mod:`prelabel.agreement`) with the recorded
+task. When an annotation arrives, its agreement (:mod:`prelabel.metrics.agreement`) with the recorded
 prediction is added to per-(project, model version, group) aggregates. Comparing the
 ``preannotated`` group with the ``control`` group shows how much annotators simply accept
 suggestions: with no anchoring bias both agree with the model equally often.
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prelabel._db import Database
-from prelabel.agreement import agreement
+from prelabel._engine.db import Database
+from prelabel._engine.runner import ServedPrediction
+from prelabel.metrics.agreement import agreement
 from prelabel.project import ProjectKey
-from prelabel.runner import ServedPrediction
 
 __all__ = ["AcceptanceStats", "AcceptanceTracker"]
 

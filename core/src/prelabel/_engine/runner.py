@@ -4,7 +4,7 @@
   and a log line; the rest of the batch is unaffected (protocol §3.3);
 * ``model_version`` is never null: the version ``/setup`` reports for the project, unless a
   backend deliberately labels a prediction with its own (several models per task, protocol E6);
-* ``score`` follows the core policy (:mod:`prelabel.scoring`);
+* ``score`` follows the core policy (:mod:`prelabel.metrics.scoring`);
 * control-group tasks get an empty prediction (never shown a model's suggestion).
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prelabel.backend import Backend, Context, TaskPredictions
+from prelabel.metrics.scoring import ScorePolicy, in_control_group, score_from_probabilities
 from prelabel.project import ProjectKey
 from prelabel.results import Prediction
-from prelabel.scoring import ScorePolicy, in_control_group, score_from_probabilities
 
 __all__ = ["PredictionRunner", "RunStats", "ServedPrediction"]
 

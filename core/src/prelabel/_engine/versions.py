@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prelabel._db import Database
+from prelabel._engine.db import Database
 from prelabel.errors import NotFound
 from prelabel.project import ProjectKey
 

@@ -1,25 +1,27 @@
-"""The loop that claims jobs from a :class:`~prelabel.jobs.JobQueue` and runs them.
-
-Import it from :mod:`prelabel.jobs`.
-"""
+"""The loop that claims jobs from a :class:`~prelabel._engine.jobs.JobQueue` and runs them."""
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from prelabel.jobs import Job, JobQueue
+from prelabel._engine.jobs import Job, JobQueue
+from prelabel._engine.liveness import new_worker_id
 
-__all__ = ["JobRunner"]
+__all__ = ["JobError", "JobInterrupted", "JobRunner"]
 
 log = logging.getLogger(__name__)
+
+
+class JobError(Exception):
+    """A handler's failure whose message is already the job's error text (no type prefix)."""
+
+
+class JobInterrupted(Exception):
+    """The handler was stopped by a shutdown: the job goes back to the queue, not failed."""
 
 
 class JobRunner:
@@ -41,9 +43,7 @@ class JobRunner:
     ) -> None:
         self.queue = queue
         self.handler = handler
-        self.worker_id = worker_id or (
-            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        )
+        self.worker_id = worker_id or new_worker_id()
         self.poll_interval = poll_interval
         self.heartbeat_interval = (
             heartbeat_interval
@@ -64,6 +64,11 @@ class JobRunner:
             target=self.run_forever, name=f"prelabel-jobs-{self.worker_id}", daemon=True
         )
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """Whether :meth:`start`'s thread is running."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop polling; wait up to ``timeout`` for the running job to end."""
@@ -104,14 +109,24 @@ class JobRunner:
         beater.start()
         result: Mapping[str, Any] = {}
         error = None
+        interrupted = False
         try:
             result = self.handler(job) or {}
+        except JobInterrupted:
+            interrupted = True
+        except JobError as exc:
+            log.error("Job %s failed: %s", job.id, exc)
+            error = str(exc)
         except Exception as exc:
             log.exception("Job %s failed", job.id)
             error = f"{type(exc).__name__}: {exc}"
         finally:
             done.set()
             beater.join()
+        if interrupted:
+            log.warning("Job %s interrupted by a shutdown; back to the queue", job.id)
+            self.queue.requeue_lost([self.worker_id], "was stopped")
+            return None
         finished = self.queue.finish(job.id, result=result, error=error, worker_id=self.worker_id)
         log.info(
             "Job %s %s in %.1f s",

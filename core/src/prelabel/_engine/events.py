@@ -14,7 +14,7 @@ from prelabel.errors import BadRequest
 from prelabel.project import ProjectKey
 
 if TYPE_CHECKING:
-    from prelabel._server.state import ServerState
+    from prelabel._engine.runtime import Runtime
 
 __all__ = ["handle_event"]
 
@@ -35,12 +35,12 @@ def _ids(items: Any) -> list[int]:
     return [int(i["id"]) for i in _as_list(items) if isinstance(i.get("id"), int)]
 
 
-def handle_event(state: ServerState, body: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+def handle_event(runtime: Runtime, body: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
     """Apply one webhook body; returns the JSON response and status code."""
     action = body.get("action")
     if not isinstance(action, str) or not action:
         raise BadRequest("webhook body needs a string 'action' (e.g. 'ANNOTATION_CREATED')")
-    state.telemetry.webhooks.labels(action).inc()
+    runtime.telemetry.webhooks.labels(action).inc()
     project = body.get("project")
     if not isinstance(project, Mapping):
         log.info("Webhook %s without a project object; ignored.", action)
@@ -48,40 +48,41 @@ def handle_event(state: ServerState, body: Mapping[str, Any]) -> tuple[dict[str,
     key = ProjectKey.from_webhook(project)
     config = project.get("label_config")
     if isinstance(config, str) and config.strip():
-        state.store.set_label_config(key, config)
+        runtime.store.set_label_config(key, config)
 
-    # Backends see the events that may train under PRELABEL_TRAIN_TRIGGER (e.g. compat's fit).
-    may_train = action == "START_TRAINING" or state.settings.train_trigger == "annotation"
-    wants_training = may_train and state.backend.on_event(key, body)
+    # The training policy sees the events that may train under PRELABEL_TRAIN_TRIGGER
+    # (compat's records them for the model's fit).
+    may_train = action == "START_TRAINING" or runtime.settings.train_trigger == "annotation"
+    wants_training = may_train and runtime.policy.wants_training(key, body)
     if action == "START_TRAINING":
-        return _start_training(state, key)
+        return _start_training(runtime, key)
     changed = wants_training
     if action in ANNOTATION_EVENTS:
         tasks = {t["id"]: t for t in _as_list(body.get("task")) if "id" in t}
         for annotation in _as_list(body.get("annotation")):
             task = tasks.get(annotation.get("task")) or {"id": annotation.get("task")}
-            state.store.upsert_annotation(key, task=task, annotation=annotation)
-            state.record_acceptance(key, task, annotation)
+            runtime.store.upsert_annotation(key, task=task, annotation=annotation)
+            runtime.record_acceptance(key, task, annotation)
             changed = True
     elif action == "ANNOTATIONS_DELETED":
-        changed |= state.store.delete_annotations(key, _ids(body.get("annotations"))) > 0
+        changed |= runtime.store.delete_annotations(key, _ids(body.get("annotations"))) > 0
     elif action == "TASKS_DELETED":
-        changed |= state.store.delete_tasks(key, _ids(body.get("tasks"))) > 0
+        changed |= runtime.store.delete_tasks(key, _ids(body.get("tasks"))) > 0
     elif action not in ("TASKS_CREATED", "PROJECT_UPDATED"):
         return {"status": "ignored", "action": action}, 200
     response: dict[str, Any] = {"status": "ok"}
-    if changed and state.backend.trainable and state.settings.train_trigger == "annotation":
-        job = state.queue.enqueue(key, "train", reason=action)
-        state.wake_jobs()
+    if changed and runtime.policy.trains and runtime.settings.train_trigger == "annotation":
+        job = runtime.queue.enqueue(key, "train", reason=action)
+        runtime.wake_jobs()
         response["job"] = job.id
     return response, 200
 
 
-def _start_training(state: ServerState, key: ProjectKey) -> tuple[dict[str, Any], int]:
-    if not state.backend.trainable:
-        return {"status": "ok", "detail": f"the {state.backend.name} backend does not train"}, 200
-    # A backend that trains itself pulls its own data; the server's Trainer pulls the export.
-    pull = not state.backend.trains_itself
-    job = state.queue.enqueue(key, "train", reason="START_TRAINING", payload={"pull": pull})
-    state.wake_jobs()
+def _start_training(runtime: Runtime, key: ProjectKey) -> tuple[dict[str, Any], int]:
+    if not runtime.policy.trains:
+        return {"status": "ok", "detail": f"the {runtime.backend.name} backend does not train"}, 200
+    job = runtime.queue.enqueue(
+        key, "train", reason="START_TRAINING", payload=runtime.policy.start_training_payload()
+    )
+    runtime.wake_jobs()
     return {"status": "ok", "job": job.id}, 201

@@ -18,8 +18,14 @@ from urllib.parse import urljoin
 
 import httpx
 
+from prelabel._ls.client import (
+    MAX_REDIRECTS,
+    LabelStudioClient,
+    connect_hint,
+    origin,
+    safe_url,
+)
 from prelabel.errors import MediaError, UpstreamError
-from prelabel.lsclient import MAX_REDIRECTS, LabelStudioClient, connect_hint, origin, safe_url
 from prelabel.settings import CoreSettings
 
 __all__ = ["NO_LS", "Fetcher", "too_big", "write_atomic"]

@@ -4,8 +4,13 @@ Used to gate promotion of a newly trained version (champion vs challenger on hel
 annotated tasks) and to measure how much annotators accept pre-annotations. Per control:
 
 * choices / taxonomy — Jaccard similarity of the chosen sets;
-* text spans — F1 over exact ``(start, end, label)`` matches;
-* rectangles, polygons, keypoints, ellipses — F1 over regions matched greedily with the same
+* text spans (``Text``, ``HyperText``, ``Paragraphs``) — F1 over exact matches of the offsets
+  LS stores (``start``, ``end``, and ``startOffset``/``endOffset`` where present: code points
+  for Text, as the builders write them) and the label;
+* segments of time (audio seconds, time series, video frames) — F1 over segments matched with
+  the same label and overlap (intersection over union) ≥ 0.5;
+* rectangles, polygons, keypoints, ellipses (and the labels of an image tool's region, stored
+  apart in LS's split format) — F1 over regions matched greedily with the same
   label and IoU ≥ 0.5 (polygons, ellipses and rotated rectangles by bounding box; keypoints by
   distance ≤ 2 %);
 * brush masks — IoU of the union of each label's masks, averaged over labels;
@@ -43,7 +48,11 @@ _LABEL_KEYS = (
     "hypertextlabels",
     "paragraphlabels",
     "timeserieslabels",
+    "timelinelabels",
+    "ocrlabels",
 )
+# The offsets that place a text span, as LS stores them.
+_SPAN_KEYS = ("start", "end", "startOffset", "endOffset")
 
 
 def region_label(value: Mapping[str, Any]) -> str:
@@ -190,22 +199,14 @@ def _control_agreement(kind: str, pred: Sequence[Item], true: Sequence[Item]) ->
     if kind in ("choices", "taxonomy"):
         p, t = _set_of(pred, kind), _set_of(true, kind)
         return len(p & t) / len(p | t) if p | t else 1.0
-    if kind in ("labels", "hypertextlabels", "paragraphlabels", "timeserieslabels"):
-
-        def spans(items: Sequence[Item]) -> list[tuple[Any, Any, str]]:
-            return [
-                (i["value"].get("start"), i["value"].get("end"), region_label(i["value"]))
-                for i in items
-            ]
-
-        p_spans, t_spans = spans(pred), spans(true)
-        remaining = list(t_spans)
-        matches = 0
-        for s in p_spans:
-            if s in remaining:
-                remaining.remove(s)
-                matches += 1
-        return _f1(matches, len(p_spans), len(t_spans))
+    if kind in (
+        "labels",
+        "hypertextlabels",
+        "paragraphlabels",
+        "timeserieslabels",
+        "timelinelabels",
+    ):
+        return _span_agreement(pred, true)
     if kind in (
         "rectanglelabels",
         "rectangle",
@@ -222,6 +223,76 @@ def _control_agreement(kind: str, pred: Sequence[Item], true: Sequence[Item]) ->
     p_vals = sorted(repr(sorted(i.get("value", {}).items())) for i in pred)
     t_vals = sorted(repr(sorted(i.get("value", {}).items())) for i in true)
     return 1.0 if p_vals == t_vals else 0.0
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _interval(value: Mapping[str, Any]) -> tuple[float, float] | None:
+    """A segment of time: audio seconds, a numeric time series range, a video frame range."""
+    ranges = value.get("ranges")
+    if isinstance(ranges, list) and ranges and isinstance(ranges[0], Mapping):
+        first, last = _number(ranges[0].get("start")), _number(ranges[0].get("end"))
+        # Frames are inclusive: frames 3..3 are one frame long.
+        return None if first is None or last is None else (first, last + 1.0)
+    start, end = _number(value.get("start")), _number(value.get("end"))
+    if start is None or end is None or not ("channel" in value or "instant" in value):
+        return None
+    return start, end
+
+
+def _interval_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    if a[0] == a[1] and b[0] == b[1]:  # instants
+        return 1.0 if a[0] == b[0] else 0.0
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / union if union > 0 else 0.0
+
+
+def _segments(items: Sequence[Item]) -> list[tuple[str, tuple[float, float]]] | None:
+    found = []
+    for item in items:
+        value = item.get("value", {})
+        interval = _interval(value)
+        if interval is None:
+            return None
+        found.append((region_label(value), interval))
+    return found
+
+
+def _span_agreement(pred: Sequence[Item], true: Sequence[Item]) -> float:
+    """F1 of span-like results: by geometry, by overlap in time, or by exact stored offsets."""
+    if any(
+        "start" not in i.get("value", {}) and "ranges" not in i.get("value", {})
+        for i in [*pred, *true]
+    ):
+        # Labels of image tools' regions (LS's split format): compared as regions.
+        return _match_regions(pred, true, keypoints=False)
+    p_segments, t_segments = _segments(pred), _segments(true)
+    if p_segments is not None and t_segments is not None:
+        used: set[int] = set()
+        for label, segment in p_segments:
+            for j, (t_label, t_segment) in enumerate(t_segments):
+                if j in used or t_label != label:
+                    continue
+                if _interval_iou(segment, t_segment) >= IOU_THRESHOLD:
+                    used.add(j)
+                    break
+        return _f1(len(used), len(pred), len(true))
+
+    def key(item: Item) -> tuple[str, ...]:
+        value = item.get("value", {})
+        # Paragraph indices are stored as strings by the editor, numbers by some tools.
+        return (*(str(value.get(k, "")) for k in _SPAN_KEYS), region_label(value))
+
+    remaining = [key(t) for t in true]
+    matches = 0
+    for p in pred:
+        if key(p) in remaining:
+            remaining.remove(key(p))
+            matches += 1
+    return _f1(matches, len(pred), len(true))
 
 
 def _by_control(items: Iterable[Item]) -> dict[tuple[str, str], list[Item]]:
