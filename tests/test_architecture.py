@@ -48,6 +48,7 @@ TOP_LEVEL = {
     "BackendLoadError",
     "BackendNotFound",
     "BackendSettings",
+    "BulkHints",
     "Context",
     "Control",
     "CoreSettings",

@@ -728,6 +728,11 @@ class BackendPool:
             LABEL_STUDIO_URL=self.ls_url,
             LABEL_STUDIO_API_KEY=LS_TOKEN,
             PYTHONUNBUFFERED="1",
+            # The scenarios train on every annotation and count predictions themselves;
+            # tests/e2e/test_learning_loop.py runs the defaults (every N, re-predict).
+            PRELABEL_TRAIN_EVERY="1",
+            PRELABEL_TRAIN_MIN_ANNOTATIONS="1",
+            PRELABEL_REPREDICT="false",
         )
         env.update(spec.env)
         argv = spec.argv or [

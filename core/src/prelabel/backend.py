@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
+    "BulkHints",
     "Context",
     "Evaluation",
     "TaskPredictions",
@@ -126,6 +127,20 @@ class TrainResult:
 
 
 @dataclass(frozen=True)
+class BulkHints:
+    """How bulk pre-annotation (``prelabel predict``, re-prediction jobs) calls ``predict``.
+
+    Attributes:
+        batch_size: tasks per ``predict`` call.
+        concurrency: calls in flight at once: more than 1 for I/O-bound backends (a remote
+            API), 1 for backends that already use every core.
+    """
+
+    batch_size: int = 16
+    concurrency: int = 1
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """A version's score on held-out annotated tasks, and the name of what it measures.
 
@@ -156,6 +171,8 @@ class Backend(ABC):
     interactive: ClassVar[bool] = False
     #: Modules that must not be imported until :meth:`load` (checked by the conformance kit).
     heavy_modules: ClassVar[tuple[str, ...]] = ()
+    #: How bulk pre-annotation batches this backend's work.
+    bulk: ClassVar[BulkHints] = BulkHints()
 
     class Settings(BackendSettings):
         """The backend's options; override with a subclass of :class:`BackendSettings`."""
@@ -227,7 +244,8 @@ class Backend(ABC):
         """Predict for ``tasks`` (LS task dicts); return one entry per task, in order.
 
         A task with nothing to predict gets ``Prediction.empty()``. Raising fails the whole
-        call; the server then retries task by task, so one bad task costs only itself.
+        call; the server then retries task by task, so one bad task costs only itself. When
+        every task raises, ``/predict`` fails with the exception's message, which LS shows.
         """
 
     @classmethod

@@ -125,6 +125,107 @@ def worker(name: str | None) -> None:
 
 
 @cli.command()
+@click.argument("name", required=False)
+@click.option(
+    "--project",
+    "project_id",
+    type=int,
+    help="Label Studio project id: predict its tasks through the LS API (LABEL_STUDIO_URL, "
+    "LABEL_STUDIO_API_KEY), posting predictions back; with --export, the project whose "
+    "trained version and labeling config to use.",
+)
+@click.option(
+    "--export",
+    "export_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An LS JSON export to pre-annotate into an LS import file instead.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --export: the import file to write [default: EXPORT.predictions.json].",
+)
+@click.option(
+    "--label-config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --export and no --project: the labeling config XML.",
+)
+@click.option("--all-tasks", is_flag=True, help="Also tasks that already have annotations.")
+@click.option("--batch-size", type=click.IntRange(1), help="Tasks per predict call.")
+@click.option("--concurrency", type=click.IntRange(1), help="Predict calls in flight at once.")
+def predict(
+    name: str | None,
+    project_id: int | None,
+    export_file: Path | None,
+    out: Path | None,
+    label_config: Path | None,
+    all_tasks: bool,
+    batch_size: int | None,
+    concurrency: int | None,
+) -> None:
+    """Pre-annotate many tasks in batches (resumable; Ctrl-C stops cleanly).
+
+    Live: tasks of an LS project without a prediction of the served version are predicted
+    and posted back. Offline: an LS JSON export becomes an LS import file with predictions.
+    """
+    _setup_logging()
+    from prelabel._engine.bulk_run import ProgressLine, predict_export, predict_project
+    from prelabel._engine.runtime import build_runtime, make_backend
+    from prelabel.project import ProjectKey
+    from prelabel.settings import CoreSettings, load_settings
+
+    if export_file is None and project_id is None:
+        raise click.UsageError("Give --project ID (a live LS project) or --export FILE.")
+    if export_file is not None and project_id is None and label_config is None:
+        raise click.UsageError(
+            "An LS export does not carry its labeling config: give --label-config FILE "
+            "(Settings → Labeling Interface → Code in LS), or --project ID to read it from LS."
+        )
+    settings = load_settings(CoreSettings)
+    runtime = build_runtime(make_backend(name, settings), settings)
+    runtime.backend.load()
+    hints = runtime.backend.bulk
+    sizes = {
+        "batch_size": batch_size or hints.batch_size,
+        "concurrency": concurrency or hints.concurrency,
+    }
+    client = None
+    if project_id is not None:
+        client = runtime.media.client
+        if client is None:
+            raise click.UsageError(
+                "--project needs Label Studio's API: set LABEL_STUDIO_URL and "
+                "LABEL_STUDIO_API_KEY (a personal access token)."
+            )
+    show = ProgressLine()
+    if export_file is None:
+        assert client is not None and project_id is not None
+        progress, stopped = predict_project(
+            runtime, client, project_id, unlabeled_only=not all_tasks, show=show, **sizes
+        )
+        where = f"project {project_id}"
+    else:
+        from prelabel._ls.projects import project as ls_project
+
+        if label_config is not None:
+            xml, key = label_config.read_text(encoding="utf-8"), ProjectKey("0")
+        else:
+            assert client is not None and project_id is not None
+            info = ls_project(client, project_id)
+            xml, key = str(info.get("label_config") or ""), ProjectKey.from_webhook(info)
+        out = out or export_file.with_name(export_file.stem + ".predictions.json")
+        progress, stopped = predict_export(
+            runtime, export_file, out, label_config=xml, project=key, show=show, **sizes
+        )
+        where = str(out)
+    runtime.acceptance.flush()
+    if stopped:
+        click.echo(f"Stopped after {progress.done} tasks; run the same command again to resume.")
+        sys.exit(130)
+    click.echo(f"Done: {progress.done} tasks predicted ({progress.empty} empty) into {where}.")
+
+
+@cli.command()
 @click.argument("name")
 @click.option(
     "--verbose", "-v", is_flag=True, help="Show each check's troubleshooting text on failure."

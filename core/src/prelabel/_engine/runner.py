@@ -1,7 +1,8 @@
 """Runs ``Backend.predict`` for a request and enforces the protocol's invariants.
 
 * exactly one entry per task, in order — a task whose prediction fails gets an empty result
-  and a log line; the rest of the batch is unaffected (protocol §3.3);
+  and a log line; the rest of the batch is unaffected (protocol §3.3); when every task
+  raised, the request fails with the exception's message, which Label Studio shows;
 * ``model_version`` is never null: the version ``/setup`` reports for the project, unless a
   backend deliberately labels a prediction with its own (several models per task, protocol E6);
 * ``score`` follows the core policy (:mod:`prelabel.metrics.scoring`);
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prelabel.backend import Backend, Context, TaskPredictions
+from prelabel.errors import PredictionFailed, PrelabelError
 from prelabel.metrics.scoring import ScorePolicy, in_control_group, score_from_probabilities
 from prelabel.project import ProjectKey
 from prelabel.results import Prediction
@@ -49,6 +51,14 @@ class RunStats:
     control: int = 0
     regions: int = 0
     failures: list[str] = field(default_factory=list)
+
+
+def _every_task_failed(exc: Exception, n_tasks: int) -> PrelabelError:
+    """The error ``/predict`` answers when the backend raised on every task of the request."""
+    if isinstance(exc, PrelabelError):
+        return exc  # already worded for Label Studio's UI, with its own status
+    where = "the task" if n_tasks == 1 else f"all {n_tasks} tasks"
+    return PredictionFailed(f"Prediction failed on {where}: {type(exc).__name__}: {exc}")
 
 
 def _clamp(score: float | None) -> float | None:
@@ -88,7 +98,12 @@ class PredictionRunner:
             and in_control_group(str(ctx.project), t.get("id"), self.control_fraction)
             for t in tasks
         ]
-        outputs = self._predict_isolated(tasks, ctx, stats)
+        try:
+            outputs = self._predict_isolated(tasks, ctx, stats)
+        except PrelabelError:
+            if self.on_stats is not None:
+                self.on_stats(stats)  # the failed tasks still count in /metrics
+            raise
         entries: list[LSEntry] = []
         served: list[ServedPrediction] = []
         for task, output, is_control in zip(tasks, outputs, control, strict=True):
@@ -116,7 +131,13 @@ class PredictionRunner:
     def _predict_isolated(
         self, tasks: Sequence[Mapping[str, Any]], ctx: Context, stats: RunStats
     ) -> list[TaskPredictions | None]:
-        """The batch in one call; if that fails or breaks the 1:1 rule, task by task."""
+        """The batch in one call; if that fails or breaks the 1:1 rule, task by task.
+
+        Raises:
+            PrelabelError: the backend raised on every task (its own error if it raised a
+                ``PrelabelError``, else ``PredictionFailed`` with its message), so that Label
+                Studio shows why instead of storing empty predictions.
+        """
         if not tasks:
             return []
         try:
@@ -129,33 +150,40 @@ class PredictionRunner:
                 len(out),
                 len(tasks),
             )
-        except Exception:
+        except Exception as exc:
             if len(tasks) == 1:
                 self._fail(tasks[0], stats)
-                return [None]
+                raise _every_task_failed(exc, 1) from exc
             log.exception(
                 "Backend %s failed on a batch of %d tasks; retrying task by task.",
                 self.backend.name,
                 len(tasks),
             )
         results: list[TaskPredictions | None] = []
+        raised: list[Exception] = []
         for task in tasks:
             try:
                 one = list(self.backend.predict([task], ctx))
-                if len(one) != 1:
-                    raise ValueError(f"returned {len(one)} predictions for 1 task")
-                results.append(one[0])
-            except Exception:
+            except Exception as exc:
                 self._fail(task, stats)
+                raised.append(exc)
                 results.append(None)
+                continue
+            if len(one) != 1:
+                self._fail(task, stats, f"it returned {len(one)} predictions for 1 task")
+            results.append(one[0] if len(one) == 1 else None)
+        if len(raised) == len(tasks):
+            raise _every_task_failed(raised[0], len(tasks)) from raised[0]
         return results
 
-    def _fail(self, task: Mapping[str, Any], stats: RunStats) -> None:
-        log.exception(
-            "Backend %s failed on task %s; it gets an empty prediction.",
-            self.backend.name,
-            task.get("id"),
-        )
+    def _fail(self, task: Mapping[str, Any], stats: RunStats, why: str | None = None) -> None:
+        """Count a task without a prediction; ``why`` unless an exception is being handled."""
+        message = "Backend %s failed on task %s%s."
+        args = (self.backend.name, task.get("id"), f" ({why})" if why else "")
+        if why:
+            log.error(message, *args)
+        else:
+            log.exception(message, *args)
         stats.failed += 1
         stats.failures.append(str(task.get("id")))
 

@@ -19,11 +19,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from prelabel._engine.acceptance import AcceptanceTracker
+from prelabel._engine.bulk import run_predict_job
 from prelabel._engine.jobrunner import JobRunner
-from prelabel._engine.jobs import JobQueue
+from prelabel._engine.jobs import Job, JobQueue
 from prelabel._engine.liveness import WorkerRegistry
 from prelabel._engine.policy import ServedVersion, TrainingPolicy
 from prelabel._engine.runner import PredictionRunner
+from prelabel._engine.selector import SelectorSync
 from prelabel._engine.store import ProjectState, ProjectStore
 from prelabel._engine.telemetry import Telemetry
 from prelabel._engine.training import GatedTraining
@@ -67,6 +69,7 @@ class Runtime:
     runner: PredictionRunner
     workers: WorkerRegistry
     policy: TrainingPolicy = field(init=False)
+    selector: SelectorSync = field(init=False)
     job_runner: JobRunner | None = None
     _settings_cache: dict[str, BackendSettings] = field(default_factory=dict)
     _data_dirs: set[Path] = field(default_factory=set)
@@ -119,6 +122,15 @@ class Runtime:
         """The LS API client: from LABEL_STUDIO_URL/API_KEY, else from ``/setup``'s values."""
         # The resolver keeps one client per (LS URL, key), so access tokens are reused.
         return self.media_for(state).client
+
+    def ls_api(self) -> LabelStudioClient | None:
+        """The client configured by ``LABEL_STUDIO_URL`` and ``LABEL_STUDIO_API_KEY``, if both are.
+
+        What prelabel uses to act on projects by itself (re-predicting, selecting versions);
+        ``/setup``'s hostname and token only ever fetch media and annotations.
+        """
+        client = self.media.client
+        return client if client is not None and client.token_kind != "none" else None
 
     def data_dir(self, key: ProjectKey) -> Path:
         """``<model dir>/projects/<slug>/data``: the project's directory for backend data."""
@@ -198,8 +210,11 @@ class Runtime:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def run_job(self, job: Any) -> dict[str, Any]:
-        """Run one queued job with the training policy (the job runner's handler)."""
+    def run_job(self, job: Job) -> dict[str, Any]:
+        """Run one queued job (the job runner's handler): ``predict`` jobs pre-annotate the
+        project in LS, every other kind goes to the training policy."""
+        if job.kind == "predict":
+            return run_predict_job(self, job)
         return self.policy.run(job)
 
     def start_job_thread(self) -> None:
@@ -293,4 +308,5 @@ def build_runtime(
         workers=workers,
     )
     runtime.policy = policy(runtime)
+    runtime.selector = SelectorSync(lambda state: runtime.ls_api())
     return runtime

@@ -23,8 +23,12 @@ from prelabel.annotations import hash_bucket
 from prelabel.backend import Evaluation
 from prelabel.config import LabelConfig
 from prelabel.errors import ConfigError, PrelabelError
+from prelabel.project import ProjectKey
 
-__all__ = ["GatedTraining", "split_holdout"]
+__all__ = ["CHANGES", "GatedTraining", "split_holdout"]
+
+#: The per-project counter of annotation changes since the last training started.
+CHANGES = "changes_since_training"
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,16 @@ class GatedTraining(TrainingPolicy):
             return ServedVersion(self.runtime.backend.version, None)
         return ServedVersion(state.current.name, state.current.path)
 
+    def due(self, key: ProjectKey, changes: int) -> bool:
+        """Train after every ``train_every`` changes, the first time at ``train_min_annotations``."""
+        if changes <= 0:
+            return False
+        store, settings = self.runtime.store, self.runtime.settings
+        since = store.bump(key, CHANGES, changes)
+        if store.versions(key):
+            return since >= settings.train_every
+        return store.annotation_count(key) >= settings.train_min_annotations
+
     def start_training_payload(self) -> dict[str, Any]:
         return {"pull": True}
 
@@ -70,6 +84,8 @@ class GatedTraining(TrainingPolicy):
                 f"Project {key} has no labeling config yet: connect this backend to the project "
                 "in Label Studio (which calls /setup) before training."
             )
+        # Changes from now on count toward the next training.
+        store.reset(key, CHANGES)
         if job.payload.get("pull"):
             self._pull_annotations(state)
         tasks = store.annotated_tasks(key)
@@ -122,6 +138,9 @@ class GatedTraining(TrainingPolicy):
                     }
             version = store.promote(key, workdir, name_prefix=prefix, metrics=metrics)
         store.prune(key)
+        if settings.repredict and runtime.ls_api() is not None:
+            # Scores of the new version for every unlabeled task, then LS sorts by them.
+            runtime.queue.enqueue(key, "predict", reason="PROMOTED", payload={"select": True})
         log.info("Project %s: promoted %s (%s).", key, version.name, metrics)
         return {"trained": True, "promoted": True, "version": version.name, "metrics": metrics}
 

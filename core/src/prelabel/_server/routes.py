@@ -80,8 +80,10 @@ def setup() -> Response:
         access_token=token if isinstance(token, str) and token else None,
         label_config=schema,
     )
-    version = runtime.served_version(runtime.store.project(key)).name
+    state = runtime.store.project(key)
+    version = runtime.served_version(state).name
     runtime.telemetry.observe_version(str(key), version)
+    runtime.selector.advise(state, version)
     return jsonify(model_version=version)
 
 
@@ -111,7 +113,10 @@ def predict() -> Response:
         if isinstance(interaction, list)
         else [],
     )
-    return jsonify(results=runtime.runner.run(tasks, ctx))
+    results = runtime.runner.run(tasks, ctx)
+    if tasks and not ctx.interaction:
+        runtime.selector.served(project, ctx.model_version)
+    return jsonify(results=results)
 
 
 @bp.post("/webhook")
@@ -139,6 +144,32 @@ def legacy_train() -> tuple[Response, int]:
     job = runtime.queue.enqueue(key, "train", reason="TRAIN")
     runtime.wake_jobs()
     return jsonify(status="ok", job=job.id), 201
+
+
+@bp.post("/projects/<project>/predict")
+def bulk_predict(project: str) -> tuple[Response, int]:
+    """Pre-annotate the project's tasks in LS in a background job (progress in ``/jobs``)."""
+    runtime = _runtime()
+    key = runtime.store.resolve(ProjectKey.parse(project))
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        raise BadRequest("The body, when given, must be a JSON object.")
+    unknown = sorted(set(body) - {"unlabeled_only", "select"})
+    if unknown or not all(
+        isinstance(body.get(k, True), bool) for k in ("unlabeled_only", "select")
+    ):
+        raise BadRequest(
+            "POST /projects/<project>/predict takes an optional JSON object with boolean"
+            f" 'unlabeled_only' and 'select'; got {body!r}."
+        )
+    state = runtime.store.project(key)
+    if not state.label_config:
+        raise BadRequest(
+            f"Project {key} is unknown to this backend: connect it in Label Studio first."
+        )
+    job = runtime.queue.enqueue(key, "predict", reason="API", payload=body)
+    runtime.wake_jobs()
+    return jsonify(job=job_json(job)), 202
 
 
 @bp.get("/versions")
@@ -212,6 +243,7 @@ def job_json(job: Any) -> dict[str, Any]:
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
+        "progress": dict(job.progress),
         "result": dict(job.result),
         "error": job.error,
     }
