@@ -97,13 +97,10 @@ def test_a_fresh_venv_installs_the_wheels_and_lists_every_backend(
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=300)
     pip = [venv / "bin" / "python", "-m", "pip", "install", "--disable-pip-version-check"]
-    core, textcls = (
-        artifact(dist, ROOT / p, "-py3-none-any.whl") for p in ("core", "backends/textcls")
-    )
-    # core and textcls with their dependencies, as `pip install prelabel prelabel-textcls` would;
-    # the other backends without theirs (torch alone is GBs): `prelabel list` reads metadata only.
+    # core and textcls with their dependencies, by the README's command; the other backends
+    # without theirs (torch alone is GBs): `prelabel list` reads metadata only.
     for args in (
-        ["-c", ROOT / "constraints.txt", core, textcls],
+        ["-c", ROOT / "constraints.txt", "--find-links", dist, "prelabel", "prelabel-textcls"],
         ["--no-deps", *(artifact(dist, p, "-py3-none-any.whl") for p in BACKENDS)],
     ):
         proc = subprocess.run([*pip, *args], capture_output=True, text=True, timeout=900)
