@@ -1,4 +1,4 @@
-"""The ``prelabel`` command line: list, serve, worker, check, create, start."""
+"""The ``prelabel`` command line: list, serve, worker, check, create, start, report."""
 
 from __future__ import annotations
 
@@ -381,6 +381,47 @@ def start(
             timeout=timeout,
             class_name=class_name,
         )
+
+
+@cli.command()
+@click.option(
+    "--model-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The backend's store [default: PRELABEL_MODEL_DIR].",
+)
+@click.option(
+    "--export",
+    "export",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="A Label Studio JSON export to report on instead of the store.",
+)
+@click.option("--project", default=None, help="Only this project (12.1795807427, or 12).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("prelabel-report.html"),
+    show_default=True,
+    help="The HTML file to write.",
+)
+def report(model_dir: Path | None, export: Path | None, project: str | None, output: Path) -> None:
+    """Write an HTML report: learning curve, acceptance, annotator bias, scores, training."""
+    from prelabel.report import report_from_export, report_from_store, write_report
+
+    if export is not None:
+        if model_dir is not None or project is not None:
+            raise click.UsageError(
+                "--export reads one project's export; drop --model-dir/--project."
+            )
+        reports = [report_from_export(export)]
+    else:
+        from prelabel.settings import CoreSettings, load_settings
+
+        root = model_dir or load_settings(CoreSettings).model_dir
+        reports = report_from_store(root, project)
+    click.echo(f"Wrote {write_report(reports, output)} ({len(reports)} project(s)).")
 
 
 def main(argv: list[str] | None = None) -> Any:

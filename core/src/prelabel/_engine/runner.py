@@ -39,6 +39,7 @@ class ServedPrediction:
     model_version: str
     control: bool
     result: list[dict[str, Any]]
+    score: float | None = None
 
 
 @dataclass
@@ -114,7 +115,11 @@ class PredictionRunner:
                 first = entry if isinstance(entry, dict) else entry[0]
                 served.append(
                     ServedPrediction(
-                        task.get("id"), first["model_version"], is_control, first["result"]
+                        task.get("id"),
+                        first["model_version"],
+                        is_control,
+                        first["result"],
+                        first["score"],
                     )
                 )
             if is_control:

@@ -12,6 +12,7 @@ from prelabel._engine.events import handle_event
 from prelabel._engine.runtime import Runtime
 from prelabel.config import LabelConfig
 from prelabel.errors import BadRequest, InvalidExtraParams
+from prelabel.metrics.bias import gaps_by_version
 from prelabel.project import ProjectKey
 
 __all__ = ["bp"]
@@ -223,7 +224,22 @@ def acceptance() -> Response:
     runtime = _runtime()
     project = request.args.get("project")
     stats = runtime.acceptance.stats(ProjectKey.parse(project) if project else None)
-    return jsonify(acceptance=[s.__dict__ for s in stats])
+    gaps = gaps_by_version(stats)
+    return jsonify(
+        acceptance=[s.__dict__ for s in stats],
+        bias=[
+            {
+                "project": project_key,
+                "model_version": version,
+                "gap": gap.gap,
+                "interval": [gap.low, gap.high],
+                "confidence": gap.confidence,
+                "method": gap.method,
+                "annotations": {"preannotated": gap.preannotated, "control": gap.control},
+            }
+            for (project_key, version), gap in gaps.items()
+        ],
+    )
 
 
 @bp.get("/metrics")
