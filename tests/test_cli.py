@@ -57,3 +57,22 @@ def test_create_refuses_bad_names_and_non_empty_dirs(tmp_path):
     (tmp_path / "full" / "f").write_text("x")
     busy = CliRunner().invoke(cli, ["create", "ok", "--directory", str(tmp_path / "full")])
     assert busy.exit_code != 0
+
+
+def test_serve_tells_backends_how_many_workers_share_the_machine(monkeypatch):
+    import os
+
+    import prelabel._server.gunicorn as gunicorn
+
+    seen = {}
+    monkeypatch.setenv("PRELABEL_JOB_RUNNER", "external")
+    monkeypatch.setattr(
+        gunicorn,
+        "run_gunicorn",
+        lambda **options: seen.update(options, env=os.environ["WEB_CONCURRENCY"]),
+    )
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.delenv("PRELABEL_BACKEND", raising=False)  # serve sets both; restored after
+    result = CliRunner().invoke(cli, ["serve", "textcls", "--workers", "3"])
+    assert result.exit_code == 0, result.output
+    assert seen["workers"] == 3 and seen["env"] == "3"

@@ -151,9 +151,17 @@ class NerBackend(Backend):
             default=4, ge=1, description="Fewest annotated texts a control needs to train."
         )
         epochs: int = Field(default=8, ge=1, description="Fine-tuning epochs.")
-        learning_rate: float = Field(default=1e-4, gt=0, description="AdamW learning rate.")
+        learning_rate: float = Field(
+            default=3e-4,
+            gt=0,
+            description="AdamW learning rate (for small encoders; about 5e-5 for base-sized ones).",
+        )
         train_batch_size: int = Field(default=8, ge=1, description="Windows per training step.")
         seed: int = Field(default=0, description="Seed for head initialisation and shuffling.")
+        freeze_embeddings: bool = Field(
+            default=True,
+            description="Keep the word embeddings fixed while fine-tuning (faster; off for models trained from scratch).",
+        )
 
     def __init__(self, settings: BackendSettings | None = None) -> None:
         super().__init__(settings)
@@ -314,6 +322,7 @@ class NerBackend(Backend):
             max_length=settings.max_length,
             overlap=settings.window_overlap,
             seed=settings.seed,
+            freeze_embeddings=settings.freeze_embeddings,
         )
         metrics: dict[str, float] = {}
         trained = False

@@ -9,8 +9,9 @@ what it knew. Spans become word labels through the tokenizer's offset mapping (t
 of each word is labelled, the rest ignored by the loss, as at inference); long texts are cut
 into the same overlapping windows as at inference.
 
-The word-embedding matrix stays frozen: in a small encoder it is half the parameters (and
-most of the optimizer's time), and a project's few hundred texts would only over-fit it.
+By default the word-embedding matrix stays frozen: in a small pretrained encoder it is half the
+parameters (and most of the optimizer's time), and a project's few hundred texts would only
+over-fit it. A model trained from scratch needs it trained (``freeze_embeddings=False``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ from prelabel_ner.inference import windows, word_spans
 from prelabel_ner.models import open_pretrained, prepare
 from prelabel_ner.tags import OUTSIDE, TagSet, bio_tags
 
-__all__ = ["IGNORE", "Example", "TrainOptions", "artifact_dir", "fine_tune", "word_labels"]
+__all__ = [
+    "IGNORE",
+    "Example",
+    "TrainOptions",
+    "artifact_dir",
+    "fine_tune",
+    "grow_head",
+    "word_labels",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,7 @@ class TrainOptions:
     max_length: int
     overlap: int
     seed: int
+    freeze_embeddings: bool = True
 
 
 def artifact_dir(version: Path, control: str) -> Path:
@@ -86,9 +96,7 @@ def word_labels(
     return labels
 
 
-def _grow_head(
-    model: Any, source: TagSet, tags: list[str], control: Control, trained: bool
-) -> None:
+def grow_head(model: Any, source: TagSet, tags: list[str], control: Control, trained: bool) -> None:
     """Give ``model`` a classifier over ``tags``, keeping the rows it already has."""
     import torch
 
@@ -175,14 +183,15 @@ def fine_tune(
     trained = any(a.endswith("ForTokenClassification") for a in architectures)
     tags = bio_tags(control.label_names)
     tag_ids = {tag: i for i, tag in enumerate(tags)}
-    _grow_head(model, TagSet.from_labels(model.config.id2label), tags, control, trained)
+    grow_head(model, TagSet.from_labels(model.config.id2label), tags, control, trained)
     prepared = prepare(source, tokenizer, model, max_length=options.max_length, device="cpu")
     sequences = _encode(prepared, examples, tag_ids, options.overlap)
 
     torch.manual_seed(options.seed)
     generator = torch.Generator().manual_seed(options.seed)
     steps = options.epochs * -(-len(sequences) // options.batch_size)
-    model.get_input_embeddings().weight.requires_grad_(False)
+    if options.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate, weight_decay=0.01)
     warmup = max(1, steps // 10)
