@@ -336,7 +336,8 @@ class NerBackend(Backend):
                 target = artifact_dir(job.workdir, control.name)
                 if len(examples) < settings.min_examples or spans == 0:
                     log.info(
-                        "ner: control %s has %d annotated texts with %d spans; need %d and 1.",
+                        "ner: control %s has %d annotated texts with %d spans; it trains from "
+                        "%d texts with at least one span.",
                         control.name,
                         len(examples),
                         spans,
