@@ -2,7 +2,9 @@
 
 import pytest
 
-from prelabel.agreement import agreement, box_iou, region_box
+from prelabel import results as R
+from prelabel.config import LabelConfig
+from prelabel.metrics.agreement import agreement, box_iou, region_box
 from prelabel.results import mask_to_rle
 
 
@@ -108,3 +110,83 @@ def test_a_rotated_ellipse_is_compared_by_the_box_around_its_outline():
     half = ((20**2 + 10**2) / 2) ** 0.5
     turned = region_box({"value": {**value, "rotation": 45}})
     assert turned == pytest.approx((50 - half, 50 - half, 2 * half, 2 * half))
+
+
+# --- offsets as LS stores them -------------------------------------------------------------------
+
+SPAN_CONFIG = LabelConfig.parse(
+    '<View><Text name="t" value="$t"/><Labels name="ner" toName="t"><Label value="PER"/>'
+    "</Labels></View>"
+)
+
+
+def test_a_predicted_span_agrees_with_the_annotation_ls_saves_after_an_emoji():
+    text = "😀😀😀 Ann and Bob"
+    predicted = R.span(
+        SPAN_CONFIG.control("ner"), start=12, end=15, label="PER", source_text=text
+    ).to_ls()
+    # What LS's editor saves for "Bob" selected by hand: code points 12..15 (counted: three
+    # emoji 0-2, " Ann and " 3-11).
+    annotated = {**span(12, 15, "PER"), "value": {"start": 12, "end": 15, "labels": ["PER"]}}
+    assert agreement([predicted], [annotated]) == 1.0
+    # The same span in UTF-16 units (15..18) is another span.
+    assert agreement([span(15, 18, "PER")], [annotated]) == 0.0
+
+
+def paragraph(start, end, start_offset, end_offset, label="Q"):
+    value = {"start": start, "end": end, "startOffset": start_offset, "endOffset": end_offset}
+    return {
+        "from_name": "p",
+        "to_name": "d",
+        "type": "paragraphlabels",
+        "value": {**value, "paragraphlabels": [label]},
+    }
+
+
+def test_paragraph_spans_compare_their_offsets_within_phrases():
+    truth = [paragraph("1", "1", 0, 5)]
+    assert agreement([paragraph("1", "1", 0, 5)], truth) == 1.0
+    # Same phrase, other words: not the same span (offsets used to be ignored).
+    assert agreement([paragraph("1", "1", 6, 9)], truth) == 0.0
+    # A tool writing phrase indices as numbers means the same phrase.
+    assert agreement([paragraph(1, 1, 0, 5)], truth) == 1.0
+
+
+def segment(start, end, label="Speech", kind="labels", extra=None):
+    return {
+        "from_name": "s",
+        "to_name": "a",
+        "type": kind,
+        "value": {"start": start, "end": end, **(extra or {"channel": 0}), kind: [label]},
+    }
+
+
+def test_segments_of_time_match_by_overlap():
+    truth = [segment(1.0, 3.0)]
+    # Seconds never match to the float: 1.05..3.0 overlaps 1.0..3.0 by 97.5 %.
+    assert agreement([segment(1.05, 3.0)], truth) == 1.0
+    assert agreement([segment(2.5, 5.0)], truth) == 0.0  # IoU 0.5 / 4 = 0.125
+    assert agreement([segment(1.0, 3.0, "Noise")], truth) == 0.0
+    series = [segment(10, 20, "Run", "timeserieslabels", {"instant": False})]
+    assert (
+        agreement([segment(11, 20, "Run", "timeserieslabels", {"instant": False})], series) == 1.0
+    )
+
+
+def test_timeline_frames_match_by_overlap():
+    def frames(start, end):
+        value = {"ranges": [{"start": start, "end": end}], "timelinelabels": ["Goal"]}
+        return {"from_name": "m", "to_name": "v", "type": "timelinelabels", "value": value}
+
+    # Frames are inclusive: 3..7 and 4..7 share 4 of 5 frames.
+    assert agreement([frames(4, 7)], [frames(3, 7)]) == 1.0
+    assert agreement([frames(8, 9)], [frames(3, 7)]) == 0.0
+
+
+def test_split_format_labels_compare_as_regions():
+    def labelled(x, label):
+        value = {"x": x, "y": 0, "width": 10, "height": 10, "rotation": 0, "labels": [label]}
+        return {"from_name": "l", "to_name": "i", "type": "labels", "value": value}
+
+    assert agreement([labelled(1, "Text")], [labelled(0, "Text")]) == 1.0
+    assert agreement([labelled(0, "Text")], [labelled(0, "Handwriting")]) == 0.0

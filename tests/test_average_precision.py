@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from prelabel.average_precision import COCO_IOU_THRESHOLDS, mean_average_precision
+from prelabel.metrics.average_precision import COCO_IOU_THRESHOLDS, mean_average_precision
 
 
 def box(

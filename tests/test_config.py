@@ -17,11 +17,6 @@ from prelabel.errors import BadRequest, UnsupportedConfig
 TEMPLATES = Path(str(resources.files("prelabel.testing") / "fixtures" / "ls-templates"))
 TEMPLATE_FILES = sorted(TEMPLATES.glob("*.xml"))
 
-# In chat__chat_eval the <Chat> carries name, value *and* toName="chat": LS classifies it as
-# a control (the check for controls comes first), so its toName names itself, not an object.
-# Every other toName in the 69 templates names an object.
-SELF_TARGETING = {("chat__chat_eval.xml", "chat")}
-
 
 def template(name: str) -> LabelConfig:
     return LabelConfig.parse((TEMPLATES / f"{name}.xml").read_text())
@@ -48,12 +43,9 @@ def test_template_parses_and_links(path: Path) -> None:
     assert config.controls, "every LS template has at least one control"
     for control in config.controls.values():
         assert control.to_name
-        dangling = {n for n in control.to_name if n not in config.objects}
-        if (path.name, control.name) in SELF_TARGETING:
-            assert dangling == {control.name}
-        else:
-            assert not dangling
-            assert tuple(obj.name for obj in control.objects) == control.to_name
+        # Every toName in the 69 templates names an object (a Chat names itself: it is both).
+        assert {n for n in control.to_name if n not in config.objects} == set()
+        assert tuple(obj.name for obj in control.objects) == control.to_name
         assert all(label.name for label in control.labels)
 
 
@@ -65,7 +57,7 @@ def test_corpus_covers_the_control_types() -> None:
     }
     assert found == {
         "brushlabels",
-        "chat",
+        "chatmessage",
         "choices",
         "hypertextlabels",
         "keypointlabels",
@@ -250,15 +242,55 @@ def test_dynamic_choices_value_is_not_an_object() -> None:
     assert list(config.controls) == ["dynamic_choices", "relevance", "confidence"]
 
 
-def test_chat_with_to_name_is_a_control() -> None:
-    config = template("chat__chat_eval")
+def test_dynamic_labels_are_flagged_and_read_from_task_data() -> None:
+    config = template("computer-vision__visual-genome")
+    regions = config.control("regions")
+    assert regions.dynamic_labels
+    assert regions.label_names == ()
+    # LS accepts any label on a control whose labels come from the task.
+    assert regions.accepts_label("person")
+    assert not regions.accepts_label("")
+    assert not regions.accepts_label(3)
+    task = {
+        "image": "x.jpg",
+        "regions": [
+            {"value": "person", "background": "red"},
+            {"value": "dog", "alias": "Dog"},
+            "car",
+            {"value": "animal", "children": [{"value": "cat"}]},
+        ],
+    }
+    assert regions.task_label_names(task) == ("person", "Dog", "car", "animal", "cat")
+    assert regions.task_label_names({}) == ()
 
-    chat = config.control("chat")
-    assert chat.to_name == ("chat",)
-    assert chat.objects == ()
-    assert list(config.objects) == ["instructions"]
-    with pytest.raises(UnsupportedConfig, match="'chat'"):
-        chat.object()
+    static = template("natural-language-processing__text-classification").control("sentiment")
+    assert not static.dynamic_labels
+    assert not static.accepts_label("person")
+    assert static.task_label_names({"regions": ["person"]}) == static.label_names
+
+
+def test_a_chat_is_its_own_object_and_control() -> None:
+    # chat_eval writes toName="chat" on the <Chat>; chatbot's <Chat> has none. Either way LS
+    # (label_studio_sdk's LabelInterface) makes it an object and a control of chatmessages.
+    for name in ("chat__chat_eval", "chat__chatbot"):
+        config = template(name)
+        chat = config.control("chat")
+        assert chat.tag == "Chat"
+        assert chat.type == "chatmessage"
+        assert chat.to_name == ("chat",)
+        assert chat.object() is config.objects["chat"]
+        assert config.objects["chat"].value_key == "chat"
+        assert not chat.dynamic_labels  # its value is the conversation, not labels
+        assert "chat" in config.data_keys()
+    assert template("chat__chat_eval").data_keys() == {"text", "chat"}
+    assert [c.name for c in template("chat__chatbot").controls_of("Chat")] == ["chat"]
+
+
+def test_a_chat_name_used_twice_is_still_refused() -> None:
+    with pytest.raises(BadRequest, match="'chat'"):
+        LabelConfig.parse(
+            '<View><Chat name="chat" value="$c"/><Text name="chat" value="$t"/></View>'
+        )
 
 
 def test_chat_object_with_many_controls() -> None:
@@ -266,9 +298,23 @@ def test_chat_object_with_many_controls() -> None:
 
     assert list(config.objects) == ["instructions", "chat"]
     assert config.data_keys() == {"chat"}
-    assert list(config.controls) == ["accuracy", "documentation", "questions_answered", "style"]
-    assert all(control.per_region for control in config.controls.values())
+    assert list(config.controls) == [
+        "chat",
+        "accuracy",
+        "documentation",
+        "questions_answered",
+        "style",
+    ]
+    assert [c.per_region for c in config.controls.values()] == [False, True, True, True, True]
     assert config.control("style").multiple
+
+
+def test_ranker_buckets() -> None:
+    assert template("generative-ai__llm-ranker").control("rank").buckets == (
+        "relevant_results",
+        "biased_results",
+    )
+    assert template("generative-ai__visual-ranker").control("rank").buckets == ()
 
 
 def test_layout_only_tags_are_ignored() -> None:
@@ -574,11 +620,17 @@ def test_label_map_unmapped_and_unreachable() -> None:
     assert label_map.unreachable == ("Neutral",)
 
 
-def test_label_map_of_a_control_without_labels() -> None:
+def test_label_map_of_dynamic_labels() -> None:
     control = template("computer-vision__visual-genome").control("regions")
 
-    label_map = LabelMap.build(control, ["person"])
+    # Without the task, any name is a label LS accepts there: each maps to itself.
+    anything = LabelMap.build(control, ["person", "dog"])
+    assert dict(anything.mapping) == {"person": "person", "dog": "dog"}
+    assert anything.unmapped == ()
 
-    assert len(label_map) == 0
-    assert label_map.unmapped == ("person",)
-    assert label_map.unreachable == ()
+    # With the task, the task's labels are the vocabulary, and the usual rules apply.
+    task = {"regions": [{"value": "Person"}, {"value": "cat"}]}
+    per_task = LabelMap.build(control, ["person", "dog"], task_data=task)
+    assert dict(per_task.mapping) == {"person": "Person"}
+    assert per_task.unmapped == ("dog",)
+    assert per_task.unreachable == ("cat",)

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from prelabel._engine.jobrunner import JobRunner
+from prelabel._engine.jobs import Job, JobQueue
+from prelabel._engine.store import ProjectStore
 from prelabel.errors import NotFound
-from prelabel.jobs import Job, JobQueue, JobRunner
 from prelabel.project import ProjectKey
-from prelabel.store import ProjectStore
 
 A = ProjectKey("1", 1700000000)
 B = ProjectKey("2", 1700000001)
@@ -215,7 +216,7 @@ def test_queue_shares_the_store_database(tmp_path):
     ProjectStore(tmp_path)
     with sqlite3.connect(store.db_path) as conn:
         rows = dict(conn.execute("SELECT component, version FROM schema_versions"))
-    assert rows == {"store": 1, "jobs": 1}
+    assert rows == {"store": 1, "jobs": 2}
     assert queue.counts()["queued"] == 1
 
 

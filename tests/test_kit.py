@@ -1,9 +1,9 @@
 """The conformance kit tests itself: the reference backend passes, broken ones fail the right checks."""
 
 import pytest
-from pydantic import ValidationError
 
 from prelabel.config import LabelConfig
+from prelabel.errors import InvalidExtraParams
 from prelabel.media import MediaResolver
 from prelabel.project import ProjectKey
 from prelabel.settings import BackendSettings, CoreSettings
@@ -19,6 +19,7 @@ from prelabel.testing import (
 from prelabel.testing.reference import (
     REFERENCE_CONFIG,
     BrokenCountBackend,
+    BrokenEvaluationBackend,
     BrokenRegionBackend,
     ReferenceBackend,
 )
@@ -53,6 +54,13 @@ def test_unknown_label_fails_regions_valid():
     result = outcomes(BrokenRegionBackend)
     assert result["regions_valid"].status == "failed"
     assert "Neutral" in result["regions_valid"].message
+
+
+def test_a_score_outside_zero_to_one_fails_evaluate():
+    result = outcomes(BrokenEvaluationBackend)
+    assert result["evaluate"].status == "failed"
+    assert "accuracy_percent is 100.0, not a number in [0, 1]" in result["evaluate"].message
+    assert result["fit"].status == "passed"
 
 
 def test_textcls_passes_as_an_installed_plugin():
@@ -134,7 +142,7 @@ def test_make_context_takes_parsed_configs_and_a_resolver(tmp_path):
     assert ctx.label_config is config and ctx.media is media
     assert ctx.settings is backend.settings and ctx.extra_params == {}
     assert ctx.interaction == [{"type": "keypointlabels"}]
-    with pytest.raises(ValidationError, match="thresold"):
+    with pytest.raises(InvalidExtraParams, match="thresold"):
         make_context(backend, config, media=media, extra_params={"thresold": 0.3})
 
 
@@ -158,7 +166,7 @@ def test_make_train_job_is_what_fit_gets_from_the_job_runner(tmp_path):
     trained = make_context(backend, REFERENCE_CONFIG, media=job.media, model_dir=job.workdir)
     (prediction,) = backend.predict([text_task(3, "great")], trained)
     assert prediction.result[0].value == {"choices": ["Positive"]}
-    with pytest.raises(ValidationError, match="thresold"):
+    with pytest.raises(InvalidExtraParams, match="thresold"):
         make_train_job(
             TunableBackend(), REFERENCE_CONFIG, tasks, workdir=tmp_path / "v2", media=tmp_path,
             extra_params={"thresold": 0.3},

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from prelabel import lsclient
+from prelabel._ls import client as lsclient
+from prelabel._ls.client import LabelStudioClient, decode_jwt, safe_url
 from prelabel.errors import UpstreamError
-from prelabel.lsclient import LabelStudioClient, decode_jwt, safe_url
 
 
 def b64url(data: bytes) -> str:

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from prelabel._fetch import Fetcher
+from prelabel._ls.client import LabelStudioClient
+from prelabel._ls.fetch import Fetcher
 from prelabel.errors import MediaError
-from prelabel.lsclient import LabelStudioClient
 from prelabel.media import MediaResolver
 from prelabel.settings import CoreSettings
 

@@ -194,140 +194,6 @@ def test_number_refuses_bool():
         results.number(ctl("free"), True)
 
 
-# --- text spans -------------------------------------------------------------------------------
-
-
-def test_span():
-    region = results.span(
-        ctl("ner"), start=0, end=6, text="Google", label="ORG", score=0.95, region_id="e1"
-    )
-    assert region.to_ls() == {
-        "id": "e1",
-        "from_name": "ner",
-        "to_name": "text",
-        "type": "labels",
-        "value": {"start": 0, "end": 6, "text": "Google", "labels": ["ORG"]},
-        "score": 0.95,
-    }
-
-
-def test_span_gets_a_fresh_id():
-    first = results.span(ctl("ner"), start=0, end=3, text="Ann", label="PER")
-    second = results.span(ctl("ner"), start=0, end=3, text="Ann", label="PER")
-    assert _is_region_id(first.id)
-    assert _is_region_id(second.id)
-    assert first.id != second.id
-
-
-def test_utf16_offsets_with_emoji():
-    text = "I 😀 love Paris"
-    # Python: "I " (0-1), the emoji (2), " love " (3-8), "Paris" (9-13). In UTF-16 the emoji
-    # is a surrogate pair, so everything after it moves by one.
-    assert text[9:14] == "Paris"
-    assert results.utf16_offsets(text, 9, 14) == (10, 15)
-    assert results.utf16_offsets(text, 0, 2) == (0, 2)
-    assert results.utf16_offsets(text, 2, 3) == (2, 4)
-    assert results.utf16_offsets(text, 14, 14) == (15, 15)
-
-
-@pytest.mark.parametrize(("start", "end"), [(-1, 2), (3, 2), (0, 15)])
-def test_utf16_offsets_out_of_range(start, end):
-    with pytest.raises(ValueError):
-        results.utf16_offsets("I 😀 love Paris", start, end)
-
-
-def test_span_converts_python_offsets_with_source_text():
-    text = "I 😀 love Paris"
-    region = results.span(ctl("ner"), start=9, end=14, text="Paris", label="ORG", source_text=text)
-    assert region.value == {"start": 10, "end": 15, "text": "Paris", "labels": ["ORG"]}
-    emoji = results.span(ctl("ner"), start=2, end=3, text="😀", label="PER", source_text=text)
-    assert emoji.value["start"] == 2
-    assert emoji.value["end"] == 4
-
-
-def test_span_accepts_utf16_offsets_without_source_text():
-    region = results.span(ctl("ner"), start=2, end=4, text="😀", label="PER")
-    assert (region.value["start"], region.value["end"]) == (2, 4)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"start": 0, "end": 5, "text": "Google"}, "is 6 UTF-16 units long but the span 0..5"),
-        ({"start": 6, "end": 6, "text": ""}, "need start < end"),
-        ({"start": -1, "end": 5, "text": "Googl"}, "start must be at least 0"),
-        ({"start": 0.0, "end": 6, "text": "Google"}, "start must be an integer"),
-        (
-            {"start": 0, "end": 6, "text": "Goggle", "source_text": "Google hired Ann"},
-            "text 'Goggle' is not source_text[0:6] ('Google')",
-        ),
-        (
-            {"start": 13, "end": 20, "text": "Ann", "source_text": "Google hired Ann"},
-            "end <= 16",
-        ),
-        ({"start": 0, "end": 6, "text": "Google", "label": "LOC"}, "label 'LOC' is not"),
-    ],
-)
-def test_span_errors(kwargs, message):
-    kwargs = {"label": "ORG", **kwargs}
-    with pytest.raises(ValueError, match=re.escape(message)):
-        results.span(ctl("ner"), **kwargs)
-
-
-def test_span_needs_a_labels_control():
-    with pytest.raises(ValueError, match="span\\(\\) makes results for Labels controls"):
-        results.span(ctl("html_ner"), start=0, end=1, text="a", label="ORG")
-
-
-def test_hypertext_span():
-    region = results.hypertext_span(
-        ctl("html_ner"),
-        start="/p[1]/text()[1]",
-        end="/p[2]/text()[1]",
-        start_offset=4,
-        end_offset=2,
-        text="Corp\nIn",
-        label="ORG",
-        region_id="h1",
-    )
-    assert region.to_ls() == {
-        "id": "h1",
-        "from_name": "html_ner",
-        "to_name": "html",
-        "type": "hypertextlabels",
-        "value": {
-            "start": "/p[1]/text()[1]",
-            "end": "/p[2]/text()[1]",
-            "startOffset": 4,
-            "endOffset": 2,
-            "text": "Corp\nIn",
-            "hypertextlabels": ["ORG"],
-        },
-    }
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"start": ""}, "start must be a non-empty XPath"),
-        ({"start_offset": 5, "end_offset": 5}, "within one node need start_offset < end_offset"),
-        ({"end_offset": -1}, "end_offset must be at least 0"),
-        ({"label": "PER"}, "label 'PER' is not a label of HyperTextLabels 'html_ner'"),
-    ],
-)
-def test_hypertext_span_errors(kwargs, message):
-    base = {
-        "start": "/p[1]/text()[1]",
-        "end": "/p[1]/text()[1]",
-        "start_offset": 0,
-        "end_offset": 4,
-        "text": "Acme",
-        "label": "ORG",
-    }
-    with pytest.raises(ValueError, match=re.escape(message)):
-        results.hypertext_span(ctl("html_ner"), **{**base, **kwargs})
-
-
 # --- rectangles -------------------------------------------------------------------------------
 
 
@@ -471,9 +337,37 @@ def test_rotated_rectangle_may_cross_the_right_edge():
     )
     assert region.value["width"] == 30.0
     assert region.value["rotation"] == 45.0
-    with pytest.raises(ValueError, match="x must be a percentage"):
+    with pytest.raises(ValueError, match="cannot be stored on a 100 x 100 image"):
         results.rectangle(
-            ctl("box"), x=101, y=10, width=30, height=10, rotation=45, image_size=(100, 100)
+            ctl("box"), x=150, y=10, width=30, height=10, rotation=45, image_size=(100, 100)
+        )
+
+
+def test_rotated_rectangle_too_wide_for_a_portrait_image_turns_minus_90():
+    # A 100 x 300 px portrait image; a 250 x 50 px box standing upright: its corner at
+    # (90, 10) px, turned 90° clockwise, so its width runs down the image. As given, width is
+    # 250 % of the image width (height 50 px is 16.67 % of 300), which LS refuses. The same
+    # box is also the 50 x 250 px box at
+    # 0° whose corner is (90 - 50, 10) = (40, 10) px: x 40 %, y 3.33 %, width 50 %, height
+    # 83.33 % of the 300 px height.
+    region = results.rectangle(
+        ctl("box"), x=90, y=10 / 3, width=250, height=50 / 3, rotation=90, image_size=(100, 300)
+    )
+    value = region.value
+    assert value["rotation"] == 0.0
+    assert value["x"] == pytest.approx(40.0)
+    assert value["y"] == pytest.approx(10 / 3)
+    assert value["width"] == pytest.approx(50.0)
+    assert value["height"] == pytest.approx(250 / 3)
+
+
+def test_rotated_rectangle_longer_than_the_image_in_every_form_is_refused():
+    # A 130 x 5 px box at 45° on a 100 x 100 px image fits inside it (its far corner is at
+    # about (97, 94) px), but its long side is 130 % of both the width and the height, so no
+    # form of it has width and height within 100.
+    with pytest.raises(ValueError, match=r"a box of 130 x 5 px rotated 45° cannot be stored"):
+        results.rectangle(
+            ctl("box"), x=5, y=2, width=130, height=5, rotation=45, image_size=(100, 100)
         )
 
 
@@ -756,7 +650,7 @@ def test_textarea_per_polygon():
             "transcription",
             ["x"],
             Region("ner", "text", "labels", {}, id="1"),
-            "to_name 'text' is not a toName of TextArea 'transcription'",
+            "region is on 'text', not on a toName of TextArea 'transcription'",
         ),
         ("summary", "x", None, "must be a list of strings"),
         ("summary", [], None, "texts must not be empty"),
@@ -938,23 +832,32 @@ def test_e6_ner_two_predictions():
 def test_builders_are_exported_from_prelabel_results():
     builders = {
         "Keyframe",
+        "audio_span",
         "brush",
+        "chat_message",
         "choices",
         "ellipse",
         "hypertext_span",
         "keypoint",
         "keypoint_from_pixels",
         "number",
+        "ocr_region",
+        "offsets_from_utf16",
+        "pairwise",
+        "paragraph_span",
         "polygon",
         "polygon_from_pixels",
+        "ranker",
         "rating",
         "rectangle",
         "rectangle_from_xywhr",
         "rectangle_from_xyxy",
+        "region_labels",
         "span",
         "taxonomy",
         "textarea",
-        "utf16_offsets",
+        "timeline_span",
+        "timeseries_span",
         "video_rectangle",
     }
     codec = {"decode_rle", "encode_rle", "mask_to_rle", "rle_to_mask"}

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from prelabel.scoring import in_control_group, score_from_probabilities
+from prelabel.metrics.scoring import in_control_group, score_from_probabilities
 
 
 def test_policies_on_a_three_class_distribution():

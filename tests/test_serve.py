@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,51 +25,70 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRELABEL_", "LABEL_STUDIO_"))}
-    env.update(PRELABEL_MODEL_DIR=str(tmp_path / "model-dir"), PRELABEL_LOG_LEVEL="WARNING")
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prelabel",
-            "serve",
-            "textcls",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--threads",
-            "2",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    deadline = time.monotonic() + 60
-    while True:
+def children(pid):
+    """Pids and command lines of ``pid``'s child processes (from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            if client.get("/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, (tmp_path / "server.log").read_text()
-        assert time.monotonic() < deadline, "server did not start in 60 s"
-        time.sleep(0.2)
-    yield client
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def training_workers(pid):
+    return [p for p, cmd in children(pid).items() if "prelabel worker" in cmd]
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """Start `prelabel serve NAME`; yields (client, process)."""
+    started = []
+
+    def start(name="textcls"):
+        port = free_port()
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("PRELABEL_", "LABEL_STUDIO_"))
+        }
+        env.update(PRELABEL_MODEL_DIR=str(tmp_path / name), PRELABEL_LOG_LEVEL="WARNING")
+        log = (tmp_path / f"{name}.log").open("w")
+        command = [sys.executable, "-m", "prelabel", "serve", name, "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--workers", "2", "--threads", "2"]
+        proc = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        started.append((proc, log))
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if client.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, (tmp_path / f"{name}.log").read_text()
+            assert time.monotonic() < deadline, "server did not start in 60 s"
+            time.sleep(0.2)
+        return client, proc
+
+    yield start
+    for proc, log in started:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture
+def server(serve):
+    return serve()[0]
 
 
 def annotated(i, text, label):
@@ -122,3 +142,26 @@ def test_promoted_version_is_served_by_every_worker(server):
         if line.startswith("prelabel_requests_total{") and 'endpoint="/setup"' in line
     )
     assert setups >= 31
+
+
+def test_the_training_worker_is_supervised_and_reported_in_health(serve):
+    client, proc = serve("textcls")
+    (worker,) = training_workers(proc.pid)
+    deadline = time.monotonic() + 30
+    while client.get("/health").json()["training"]["workers"] != 1:
+        assert time.monotonic() < deadline, client.get("/health").json()
+        time.sleep(0.2)
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not [p for p in training_workers(proc.pid) if p != worker]:
+        assert time.monotonic() < deadline, "the worker was not restarted"
+        time.sleep(0.2)
+    assert client.get("/health").json()["training"]["trains"] is True
+    assert "prelabel_training_workers" in client.get("/metrics").text
+
+
+def test_a_backend_that_does_not_train_gets_no_training_process(serve):
+    client, proc = serve("llm")
+    assert client.get("/health").json()["training"] == {"trains": False}
+    assert training_workers(proc.pid) == []
+    assert len(children(proc.pid)) == 2  # the two gunicorn workers, nothing else

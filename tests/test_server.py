@@ -37,6 +37,9 @@ BASIC_UP = {"Authorization": "Basic dTpw"}
 
 WEBHOOK_FIXTURES = [n for n in fixtures() if n.startswith("webhook_")]
 
+#: Train after every annotation event (the default waits for PRELABEL_TRAIN_EVERY changes).
+EVERY_EVENT = {"train_every": 1, "train_min_annotations": 1}
+
 
 class ThresholdBackend(ReferenceBackend):
     """The reference backend with one setting, so E2/E2b's ``{"threshold": 0.3}`` is valid."""
@@ -78,6 +81,21 @@ def test_health_replay_is_json_and_open_even_with_auth(make_app, ls_request):
         assert response.status_code == 200
         assert response.is_json
         assert response.get_json()["status"] == "UP"
+
+
+def test_health_says_how_training_runs_and_when_nothing_runs_it(make_app):
+    threaded = make_app(job_runner="thread", start_jobs=True).test_client()
+    assert threaded.get("/health").get_json()["training"] == {
+        "trains": True,
+        "runner": "thread",
+        "workers": 1,
+    }
+    external = make_app(job_runner="external").test_client()
+    training = external.get("/health").get_json()["training"]
+    assert training["workers"] == 0
+    assert "no training worker is running" in training["problem"]
+    assert "prelabel worker" in training["problem"]
+    assert "prelabel_training_workers 0.0" in external.get("/metrics").get_data(as_text=True)
 
 
 def test_setup_replay_null_extra_params(client, ls_request):
@@ -338,7 +356,7 @@ def test_setup_without_schema_is_400(client, ls_request):
 def test_training_loop_promotes_serves_and_rolls_back(
     make_app, ls_request, annotation_webhook, text_predict, wait_job, choice_of
 ):
-    client = make_app(start_jobs=True).test_client()
+    client = make_app(start_jobs=True, **EVERY_EVENT).test_client()
     setup = ls_request("setup")
     base = setup_version(client, setup)
     texts = [(101, "what a day"), (102, "rainy again")]
@@ -460,7 +478,7 @@ def test_annotation_events_and_deletions_update_the_cache(make_app, ls_request):
 
 
 def test_webhooks_while_runner_stopped_coalesce_into_one_job(make_app, annotation_webhook):
-    client = make_app(start_jobs=False).test_client()
+    client = make_app(start_jobs=False, **EVERY_EVENT).test_client()
     ids = []
     for n in range(3):
         body = annotation_webhook(
@@ -521,7 +539,9 @@ def _bulk_event(ls_request: Any, count: int = 20) -> dict[str, Any]:
 
 
 def test_worse_challenger_is_rejected_and_champion_stays(make_app, ls_request, wait_job, choice_of):
-    app = make_app(DegradingBackend(), start_jobs=True, holdout_fraction=0.5, min_holdout=1)
+    app = make_app(
+        DegradingBackend(), start_jobs=True, holdout_fraction=0.5, min_holdout=1, **EVERY_EVENT
+    )
     client = app.test_client()
     setup = ls_request("setup")
     setup_version(client, setup)

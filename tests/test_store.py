@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from prelabel import _versions
+from prelabel._engine import versions as _versions
+from prelabel._engine.store import ProjectState, ProjectStore
 from prelabel.errors import BadRequest, NotFound
 from prelabel.project import ProjectKey
-from prelabel.store import ProjectState, ProjectStore
 
 KEY = ProjectKey("12", 1795807427)
 OTHER = ProjectKey("12", 1800000000)  # same id after an LS database reset

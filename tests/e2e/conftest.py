@@ -446,8 +446,9 @@ class LabelStudio:
     api: LabelStudioAPI
 
 
-def _ls_env(data_dir: Path, files_root: Path) -> dict[str, str]:
+def _ls_env(data_dir: Path, files_root: Path, **extra: str) -> dict[str, str]:
     return clean_env(
+        **extra,
         LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),
         LABEL_STUDIO_USERNAME=LS_USER,
         LABEL_STUDIO_PASSWORD=LS_PASSWORD,
@@ -466,19 +467,23 @@ def _ls_env(data_dir: Path, files_root: Path) -> dict[str, str]:
     )
 
 
-def _start_ls(exe: Path, data_dir: Path, files_root: Path, log: Path) -> tuple[Process, str]:
+def start_ls(
+    exe: Path, data_dir: Path, files_root: Path, log: Path, **env: str
+) -> tuple[Process, str]:
+    """Start Label Studio on ``data_dir`` (a copy of the template), with ``env`` added."""
     port = free_port()
     argv = [
         str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1",
         "--port", str(port), "--enable-legacy-api-token",
     ]  # fmt: skip
     proc = Process.start(
-        "Label Studio", argv, env=_ls_env(data_dir, files_root), log=log, cwd=data_dir
+        "Label Studio", argv, env=_ls_env(data_dir, files_root, **env), log=log, cwd=data_dir
     )
     return proc, f"http://127.0.0.1:{port}"
 
 
-def _wait_ls(proc: Process, url: str) -> None:
+def wait_ls(proc: Process, url: str) -> None:
+    """Wait until Label Studio answers and accepts the e2e user's token."""
     wait_http(f"{url}/health", proc, LS_START_TIMEOUT)
     # The user (and its token) exists once the server runs; check that the token is accepted.
     wait_http(
@@ -525,11 +530,11 @@ def ls_template(ls_executable: Path, tmp_path_factory: pytest.TempPathFactory) -
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     files = tmp_path_factory.mktemp("template-files")
-    proc, url = _start_ls(
+    proc, url = start_ls(
         ls_executable, partial, files, tmp_path_factory.mktemp("logs") / "ls-template.log"
     )
     try:
-        _wait_ls(proc, url)
+        wait_ls(proc, url)
     except BaseException:
         proc.stop()
         shutil.rmtree(partial, ignore_errors=True)
@@ -561,11 +566,11 @@ def label_studio(
     data_dir = tmp_path_factory.mktemp("ls") / "data"
     shutil.copytree(ls_template, data_dir)
     files_root = tmp_path_factory.mktemp("ls-files")
-    proc, url = _start_ls(ls_executable, data_dir, files_root, logs_dir / "label-studio.log")
+    proc, url = start_ls(ls_executable, data_dir, files_root, logs_dir / "label-studio.log")
     try:
         backends.ls_url = url
         backends.spawn("main")  # starts while LS does (both take seconds on 2 cores)
-        _wait_ls(proc, url)
+        wait_ls(proc, url)
         api = LabelStudioAPI(url, LS_TOKEN)
         yield LabelStudio(url=url, token=LS_TOKEN, proc=proc, files_root=files_root, api=api)
         api.http.close()
@@ -577,6 +582,32 @@ def label_studio(
 def ls(label_studio: LabelStudio) -> LabelStudioAPI:
     """The REST client of the session's Label Studio."""
     return label_studio.api
+
+
+#: The flag under which LS 1.23.2 validates predictions (label_studio_sdk's LabelInterface)
+#: before storing them; off by default.
+PREDICTION_VALIDATION_FLAG = "fflag_feat_utc_210_prediction_validation_15082025"
+
+
+@pytest.fixture(scope="session")
+def validating_ls(
+    ls_executable: Path, ls_template: Path, tmp_path_factory: pytest.TempPathFactory, logs_dir: Path
+) -> Iterator[LabelStudioAPI]:
+    """A second Label Studio, with prediction validation on: it refuses invalid predictions."""
+    data_dir = tmp_path_factory.mktemp("ls-validating") / "data"
+    shutil.copytree(ls_template, data_dir)
+    files_root = tmp_path_factory.mktemp("ls-validating-files")
+    log = logs_dir / "label-studio-validating.log"
+    proc, url = start_ls(
+        ls_executable, data_dir, files_root, log, **{PREDICTION_VALIDATION_FLAG: "true"}
+    )
+    try:
+        wait_ls(proc, url)
+        api = LabelStudioAPI(url, LS_TOKEN)
+        yield api
+        api.http.close()
+    finally:
+        proc.stop()
 
 
 # --------------------------------------------------------------------------- backends
@@ -697,6 +728,11 @@ class BackendPool:
             LABEL_STUDIO_URL=self.ls_url,
             LABEL_STUDIO_API_KEY=LS_TOKEN,
             PYTHONUNBUFFERED="1",
+            # The scenarios train on every annotation and count predictions themselves;
+            # tests/e2e/test_learning_loop.py runs the defaults (every N, re-predict).
+            PRELABEL_TRAIN_EVERY="1",
+            PRELABEL_TRAIN_MIN_ANNOTATIONS="1",
+            PRELABEL_REPREDICT="false",
         )
         env.update(spec.env)
         argv = spec.argv or [

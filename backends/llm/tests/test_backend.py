@@ -35,12 +35,13 @@ SENTIMENT = (
 def test_labels_from_the_config_with_exact_offsets(fake, predict, api_key, provider):
     text = "Ada loves Paris 🎉 Paris."
     [out] = predict([task(1, text)], provider=provider)
-    # "🎉" is two UTF-16 units: the second Paris is at Python 18..23, LS 19..24.
+    # LS stores code points: "🎉" counts once, so the second Paris is at 18..23 (counted:
+    # "Ada loves Paris " is 0-15, the emoji 16, a space 17), not at its UTF-16 19..24.
     assert values(out) == [
         ("sentiment", {"choices": ["Positive"]}),
         ("ner", {"start": 0, "end": 3, "text": "Ada", "labels": ["PER"]}),
         ("ner", {"start": 10, "end": 15, "text": "Paris", "labels": ["LOC"]}),
-        ("ner", {"start": 19, "end": 24, "text": "Paris", "labels": ["LOC"]}),
+        ("ner", {"start": 18, "end": 23, "text": "Paris", "labels": ["LOC"]}),
     ]
     [call] = fake.calls
     assert call.api == provider
@@ -350,3 +351,35 @@ def test_request_bodies_are_json_schema_strict(fake, predict):
     item = schema["properties"]["ner"]["items"]
     assert item["properties"]["label"]["enum"] == ["PER", "LOC"]
     assert json.dumps(schema)  # serialisable as sent
+
+
+DYNAMIC = (
+    '<View><Text name="text" value="$text"/>'
+    '<Choices name="topic" toName="text" value="$topics"/>'
+    '<Labels name="who" toName="text" value="$people"/></View>'
+)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_choices_and_labels_from_task_data(fake, predict, provider):
+    # The model is offered each task's own vocabulary: it answers with the last topic offered
+    # and labels "Ada" with the task's only person label.
+    def answer(call):
+        props = call.schema["properties"]
+        who = props["who"]["items"]["properties"]["label"]["enum"]
+        return {"topic": props["topic"]["enum"][-1], "who": [{"text": "Ada", "label": who[0]}]}
+
+    fake.answer = answer
+    first = {"id": 1, "data": {"text": "Ada 🎉 sails", "topics": ["sea", "sky"], "people": ["PER"]}}
+    second = {"id": 2, "data": {"text": "Ada", "topics": [{"value": "land"}], "people": ["Hero"]}}
+    out = predict([first, second], config=DYNAMIC, provider=provider)
+    assert [values(p) for p in out] == [
+        [
+            ("topic", {"choices": ["sky"]}),
+            ("who", {"start": 0, "end": 3, "text": "Ada", "labels": ["PER"]}),
+        ],
+        [
+            ("topic", {"choices": ["land"]}),
+            ("who", {"start": 0, "end": 3, "text": "Ada", "labels": ["Hero"]}),
+        ],
+    ]

@@ -26,7 +26,8 @@ CONFIG = """<View>
 
 
 def fmt() -> AnswerFormat:
-    return AnswerFormat.from_config(LabelConfig.parse(CONFIG), skip=["prompt"])
+    # A task without options: the choices from task data have nothing to offer, so no key.
+    return AnswerFormat.from_config(LabelConfig.parse(CONFIG), skip=["prompt"]).for_task({})
 
 
 GOOD = {
@@ -94,6 +95,23 @@ def test_a_missing_key_is_rejected():
     del answer["stars"]
     with pytest.raises(InvalidAnswer, match="missing key 'stars'"):
         fmt().parse(answer, {})
+
+
+def test_choices_from_task_data_are_each_tasks_own():
+    every = AnswerFormat.from_config(LabelConfig.parse(CONFIG), skip=["prompt"])
+    assert [c.name for c in every.controls][-1] == "dynamic"
+    task = every.for_task({"options": [{"value": "Red"}, {"value": "Blue", "alias": "B"}]})
+    assert task.schema()["properties"]["dynamic"]["enum"] == ["Red", "B"]
+    answer = {**GOOD, "dynamic": "B"}
+    values = task.parse(answer, {})
+    assert values["dynamic"] == "B"
+    [region] = [r for r in task.regions(values, {}, {}) if r.from_name == "dynamic"]
+    assert dict(region.value) == {"choices": ["B"]}
+    with pytest.raises(InvalidAnswer, match="'Green' is not one of"):
+        task.parse({**GOOD, "dynamic": "Green"}, {})
+    # Another task offers other choices.
+    other = every.for_task({"options": ["Green"]})
+    assert other.parse({**GOOD, "dynamic": "Green"}, {})["dynamic"] == "Green"
 
 
 def test_quotes_match_whole_words_only():

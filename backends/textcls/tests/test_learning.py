@@ -168,6 +168,13 @@ def test_rejects_config_without_text_choices(backend):
     image = '<View><Image name="i" value="$img"/><Choices name="c" toName="i"><Choice value="A"/></Choices></View>'
     with pytest.raises(UnsupportedConfig, match="Text"):
         backend.check_config(LabelConfig.parse(image))
+    # Per-region choices classify spans, which need a span to attach to: not the text's class.
+    per_span = (
+        '<View><Text name="t" value="$text"/><Labels name="l" toName="t"><Label value="P"/>'
+        '</Labels><Choices name="c" toName="t" perRegion="true"><Choice value="A"/></Choices></View>'
+    )
+    with pytest.raises(UnsupportedConfig, match="Text"):
+        backend.check_config(LabelConfig.parse(per_span))
 
 
 TEMPLATES = Path(str(resources.files("prelabel.testing") / "fixtures" / "ls-templates"))

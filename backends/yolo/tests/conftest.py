@@ -97,7 +97,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
                 epochs=50,
                 train_imgsz=96,
                 train_batch=32,
-                val_fraction=0.1,
                 train_options={
                     "mosaic": 0.0,
                     "warmup_epochs": 0,
@@ -116,7 +115,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
                 {"id": i, "data": {"image": data_uri(png)},
                  "annotations": [{"id": i, "result": box_result(shapes, (96, 72))}]}
             )  # fmt: skip
-        job = make_train_job(backend, SHAPES, tasks, workdir=tmp / "v1", media=tmp)
+        job = make_train_job(
+            backend, SHAPES, tasks[:63], holdout=tasks[63:], workdir=tmp / "v1", media=tmp
+        )
         result = backend.fit(job)
     assert result is not None
     return Trained(backend, job.workdir, dict(result.metrics), SHAPES)

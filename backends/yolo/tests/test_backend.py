@@ -249,3 +249,16 @@ def test_evaluate_averages_map_and_agreement_over_controls(
         "map50_95_and_agreement",
     )
     assert both.value == pytest.approx((boxes.value + brush.value) / 2)
+
+
+def test_per_region_choices_are_not_filled() -> None:
+    from prelabel_yolo.backend import image_controls
+
+    # Choices with perRegion="true" classify each box: a whole-image class is not theirs.
+    config = LabelConfig.parse(
+        '<View><Image name="i" value="$image"/>'
+        '<RectangleLabels name="box" toName="i"><Label value="car"/></RectangleLabels>'
+        '<Choices name="state" toName="i" perRegion="true"><Choice value="parked"/></Choices>'
+        '<Choices name="scene" toName="i"><Choice value="street"/></Choices></View>'
+    )
+    assert [c.name for c in image_controls(config)] == ["box", "scene"]

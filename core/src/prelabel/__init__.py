@@ -3,7 +3,15 @@
 The public surface for backend authors is re-exported here; everything else is internal.
 """
 
-from prelabel.backend import Backend, Context, Evaluation, TaskPredictions, TrainJob, TrainResult
+from prelabel.backend import (
+    Backend,
+    BulkHints,
+    Context,
+    Evaluation,
+    TaskPredictions,
+    TrainJob,
+    TrainResult,
+)
 from prelabel.config import Control, LabelConfig, LabelMap, ObjectTag
 from prelabel.errors import (
     BackendLoadError,
@@ -24,6 +32,7 @@ __all__ = [
     "BackendLoadError",
     "BackendNotFound",
     "BackendSettings",
+    "BulkHints",
     "Context",
     "Control",
     "CoreSettings",

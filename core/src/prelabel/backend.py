@@ -11,20 +11,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from prelabel.agreement import agreement
 from prelabel.annotations import judged_result, unannotated
 from prelabel.errors import UnsupportedConfig
+from prelabel.metrics.agreement import agreement
 from prelabel.project import ProjectKey
 from prelabel.results import Prediction
-from prelabel.settings import BackendSettings, load_settings
+from prelabel.settings import BackendSettings, CoreSettings, load_settings
 
 if TYPE_CHECKING:
     from prelabel.config import LabelConfig
     from prelabel.media import MediaResolver
-    from prelabel.testing.scenario import Scenario
+    from prelabel.scenario import Scenario
 
 __all__ = [
     "Backend",
+    "BulkHints",
     "Context",
     "Evaluation",
     "TaskPredictions",
@@ -60,6 +61,7 @@ class Context:
         settings: the backend's settings with the project's ``extra_params`` applied.
         extra_params: the raw ``extra_params`` the project set in LS (a dict).
         media: fetches task media (LS uploads, local files, cloud URIs, http(s)).
+        data_dir: the project's own directory for backend data (caches, indexes); it exists.
         interaction: ``params.context.result`` of an interactive call (clicks, boxes), else empty.
         params: the rest of the request's ``params`` (``login``/``password`` for task URLs).
     """
@@ -71,6 +73,7 @@ class Context:
     settings: BackendSettings
     extra_params: Mapping[str, Any]
     media: MediaResolver
+    data_dir: Path
     interaction: Sequence[Mapping[str, Any]] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -82,24 +85,31 @@ class TrainJob:
     Attributes:
         project: the LS project.
         label_config: the project's labeling config.
-        tasks: annotated tasks in LS export format; each has ``data`` and a non-empty
-            ``annotations`` list (cancelled/skipped annotations removed). The held-out share
-            used to gate promotion is *not* included.
+        tasks: annotated tasks to train on, in LS export format; each has ``data`` and a
+            non-empty ``annotations`` list (cancelled/skipped annotations removed). Judge each
+            by :func:`prelabel.annotations.judged_result`.
+        holdout: the held-out annotated tasks the promotion gate scores the new version on
+            (empty while the project is too small for a gate). Not for training; a backend that
+            wants a validation set (early stopping, metrics) uses these instead of splitting
+            ``tasks`` again.
         workdir: an empty directory; write the new version's artifacts here. It is promoted
             atomically if the new version wins, and discarded otherwise.
         base_dir: artifacts of the version being served (to fine-tune from), ``None`` if untrained.
         settings: backend settings with the project's ``extra_params`` applied.
         media: fetches task media.
+        data_dir: the project's own directory for backend data (as :attr:`Context.data_dir`).
         reason: what triggered the run (``"ANNOTATION_CREATED"``, ``"START_TRAINING"``…).
     """
 
     project: ProjectKey
     label_config: LabelConfig
     tasks: list[dict[str, Any]]
+    holdout: list[dict[str, Any]]
     workdir: Path
     base_dir: Path | None
     settings: BackendSettings
     media: MediaResolver
+    data_dir: Path
     reason: str = ""
 
 
@@ -114,6 +124,20 @@ class TrainResult:
 
     metrics: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BulkHints:
+    """How bulk pre-annotation (``prelabel predict``, re-prediction jobs) calls ``predict``.
+
+    Attributes:
+        batch_size: tasks per ``predict`` call.
+        concurrency: calls in flight at once: more than 1 for I/O-bound backends (a remote
+            API), 1 for backends that already use every core.
+    """
+
+    batch_size: int = 16
+    concurrency: int = 1
 
 
 @dataclass(frozen=True)
@@ -147,15 +171,32 @@ class Backend(ABC):
     interactive: ClassVar[bool] = False
     #: Modules that must not be imported until :meth:`load` (checked by the conformance kit).
     heavy_modules: ClassVar[tuple[str, ...]] = ()
-    #: The backend keeps its own training data and versions (e.g. ``prelabel.compat``): jobs
-    #: call :meth:`fit` with no tasks, and the server neither gates nor promotes versions.
-    trains_itself: ClassVar[bool] = False
+    #: How bulk pre-annotation batches this backend's work.
+    bulk: ClassVar[BulkHints] = BulkHints()
 
     class Settings(BackendSettings):
         """The backend's options; override with a subclass of :class:`BackendSettings`."""
 
-    def __init__(self, settings: BackendSettings | None = None) -> None:
+    def __init__(
+        self, settings: BackendSettings | None = None, *, home: Path | None = None
+    ) -> None:
         self.settings = settings if settings is not None else self.load_settings()
+        self._home = home
+
+    @property
+    def home(self) -> Path:
+        """The server's model directory (``PRELABEL_MODEL_DIR``), set by the runtime.
+
+        Weights a backend names by relative path (``model_path="custom/best.pt"``) resolve
+        inside it, never outside.
+        """
+        if self._home is None:
+            self._home = load_settings(CoreSettings).model_dir
+        return self._home
+
+    @home.setter
+    def home(self, path: Path) -> None:
+        self._home = path
 
     @classmethod
     def env_prefix(cls) -> str:
@@ -196,24 +237,6 @@ class Backend(ABC):
                 f"and this labeling config has none (its controls: {found})."
             )
 
-    def project_version(
-        self, project: ProjectKey, label_config: str | None, extra_params: Mapping[str, Any]
-    ) -> str | None:
-        """The ``model_version`` of a backend that keeps its own versions; ``None``: the server's.
-
-        Called on every ``/setup`` and ``/predict``: keep it cheap.
-        """
-        return None
-
-    def on_event(self, project: ProjectKey, body: Mapping[str, Any]) -> bool:
-        """See a webhook that may start training; return ``True`` to ask for a training job.
-
-        Called for START_TRAINING, and for every event when ``PRELABEL_TRAIN_TRIGGER`` is
-        ``annotation``, before the server's own handling. Must return in milliseconds (LS
-        waits at most 1 s for event webhooks).
-        """
-        return False
-
     @abstractmethod
     def predict(
         self, tasks: Sequence[Mapping[str, Any]], ctx: Context
@@ -221,7 +244,8 @@ class Backend(ABC):
         """Predict for ``tasks`` (LS task dicts); return one entry per task, in order.
 
         A task with nothing to predict gets ``Prediction.empty()``. Raising fails the whole
-        call; the server then retries task by task, so one bad task costs only itself.
+        call; the server then retries task by task, so one bad task costs only itself. When
+        every task raises, ``/predict`` fails with the exception's message, which LS shows.
         """
 
     @classmethod
@@ -234,7 +258,7 @@ class Backend(ABC):
 
         The promotion gate calls it for the challenger and the champion on the same held-out
         tasks, in the job runner, and records ``holdout_<metric>`` and ``champion_<metric>``
-        with the version. The default is the mean :func:`prelabel.agreement.agreement` of
+        with the version. The default is the mean :func:`prelabel.metrics.agreement.agreement` of
         :meth:`predict` (run on :func:`unannotated` copies of the tasks) with the annotation each task is
         judged by (:func:`prelabel.annotations.judged_result`); override it with the metric users judge the model by.
         """

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -80,10 +78,14 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from prelabel.settings import CoreSettings, load_settings
 
-    job_worker = None
-    if load_settings(CoreSettings).job_runner == "process":
+    settings = load_settings(CoreSettings)
+    worker = None
+    if settings.job_runner == "process" and _trains(name or settings.backend):
         # Training in its own process keeps /health and /setup fast while a model trains.
-        job_worker = subprocess.Popen([sys.executable, "-m", "prelabel", "worker"])
+        from prelabel._engine.supervisor import Supervisor
+
+        worker = Supervisor([sys.executable, "-m", "prelabel", "worker"], name="training worker")
+        worker.start()
     try:
         if dev:
             from prelabel._server import create_app
@@ -94,33 +96,135 @@ def serve(
 
             run_gunicorn(bind=f"{host}:{port}", workers=workers, threads=threads, timeout=timeout)
     finally:
-        if job_worker is not None:
-            job_worker.terminate()
-            try:
-                job_worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                job_worker.kill()
+        if worker is not None:
+            worker.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _trains(name: str | None) -> bool:
+    """Whether the backend to serve has ``fit`` (importing a plugin loads no model)."""
+    from prelabel.backend import Backend
+    from prelabel.registry import load_backend, select_backend
+
+    return load_backend(select_backend(name)).fit is not Backend.fit
 
 
 @cli.command()
 @click.argument("name", required=False)
 def worker(name: str | None) -> None:
-    """Run training jobs (`serve` starts one; run your own with PRELABEL_JOB_RUNNER=external)."""
+    """Run training jobs, each in its own process (`serve` starts one worker; run your own
+    with PRELABEL_JOB_RUNNER=external)."""
     _setup_logging()
-    from prelabel._server.app import create_app, make_trainer
+    from prelabel._engine.runtime import make_backend
+    from prelabel._engine.worker import run_worker
+    from prelabel.settings import CoreSettings, load_settings
 
-    if name:
-        os.environ["PRELABEL_BACKEND"] = name
-    app = create_app(start_jobs=False)
-    state = app.extensions["prelabel"]
-    from prelabel.jobs import JobRunner
+    settings = load_settings(CoreSettings)
+    backend = make_backend(name, settings)  # validates the plugin and its settings now
+    click.echo(f"prelabel worker for {backend.name}: waiting for jobs in {settings.model_dir}")
+    run_worker(backend.name, settings)
 
-    runner = JobRunner(state.queue, make_trainer(state))
-    signal.signal(signal.SIGTERM, lambda *_: runner.stop(timeout=0))
-    click.echo(f"prelabel worker for {state.backend.name}: waiting for jobs in {state.store.root}")
-    runner.run_forever()
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option(
+    "--project",
+    "project_id",
+    type=int,
+    help="Label Studio project id: predict its tasks through the LS API (LABEL_STUDIO_URL, "
+    "LABEL_STUDIO_API_KEY), posting predictions back; with --export, the project whose "
+    "trained version and labeling config to use.",
+)
+@click.option(
+    "--export",
+    "export_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An LS JSON export to pre-annotate into an LS import file instead.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --export: the import file to write [default: EXPORT.predictions.json].",
+)
+@click.option(
+    "--label-config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --export and no --project: the labeling config XML.",
+)
+@click.option("--all-tasks", is_flag=True, help="Also tasks that already have annotations.")
+@click.option("--batch-size", type=click.IntRange(1), help="Tasks per predict call.")
+@click.option("--concurrency", type=click.IntRange(1), help="Predict calls in flight at once.")
+def predict(
+    name: str | None,
+    project_id: int | None,
+    export_file: Path | None,
+    out: Path | None,
+    label_config: Path | None,
+    all_tasks: bool,
+    batch_size: int | None,
+    concurrency: int | None,
+) -> None:
+    """Pre-annotate many tasks in batches (resumable; Ctrl-C stops cleanly).
+
+    Live: tasks of an LS project without a prediction of the served version are predicted
+    and posted back. Offline: an LS JSON export becomes an LS import file with predictions.
+    """
+    _setup_logging()
+    from prelabel._engine.bulk_run import ProgressLine, predict_export, predict_project
+    from prelabel._engine.runtime import build_runtime, make_backend
+    from prelabel.project import ProjectKey
+    from prelabel.settings import CoreSettings, load_settings
+
+    if export_file is None and project_id is None:
+        raise click.UsageError("Give --project ID (a live LS project) or --export FILE.")
+    if export_file is not None and project_id is None and label_config is None:
+        raise click.UsageError(
+            "An LS export does not carry its labeling config: give --label-config FILE "
+            "(Settings → Labeling Interface → Code in LS), or --project ID to read it from LS."
+        )
+    settings = load_settings(CoreSettings)
+    runtime = build_runtime(make_backend(name, settings), settings)
+    runtime.backend.load()
+    hints = runtime.backend.bulk
+    sizes = {
+        "batch_size": batch_size or hints.batch_size,
+        "concurrency": concurrency or hints.concurrency,
+    }
+    client = None
+    if project_id is not None:
+        client = runtime.media.client
+        if client is None:
+            raise click.UsageError(
+                "--project needs Label Studio's API: set LABEL_STUDIO_URL and "
+                "LABEL_STUDIO_API_KEY (a personal access token)."
+            )
+    show = ProgressLine()
+    if export_file is None:
+        assert client is not None and project_id is not None
+        progress, stopped = predict_project(
+            runtime, client, project_id, unlabeled_only=not all_tasks, show=show, **sizes
+        )
+        where = f"project {project_id}"
+    else:
+        from prelabel._ls.projects import project as ls_project
+
+        if label_config is not None:
+            xml, key = label_config.read_text(encoding="utf-8"), ProjectKey("0")
+        else:
+            assert client is not None and project_id is not None
+            info = ls_project(client, project_id)
+            xml, key = str(info.get("label_config") or ""), ProjectKey.from_webhook(info)
+        out = out or export_file.with_name(export_file.stem + ".predictions.json")
+        progress, stopped = predict_export(
+            runtime, export_file, out, label_config=xml, project=key, show=show, **sizes
+        )
+        where = str(out)
+    runtime.acceptance.flush()
+    if stopped:
+        click.echo(f"Stopped after {progress.done} tasks; run the same command again to resume.")
+        sys.exit(130)
+    click.echo(f"Done: {progress.done} tasks predicted ({progress.empty} empty) into {where}.")
 
 
 @cli.command()
@@ -187,7 +291,7 @@ def create(name: str, directory: Path | None, layout: str | None) -> None:
             f"Created {target}. Next: edit {target / 'model.py'}, then\n  prelabel start {target} -p 9090"
         )
         return
-    from prelabel.scaffold import create_plugin
+    from prelabel._scaffold import create_plugin
 
     target = create_plugin(name, directory or Path(f"prelabel-{name}"))
     click.echo(f"Created {target}. Next:\n  pip install -e {target}\n  prelabel check {name}")

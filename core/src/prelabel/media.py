@@ -10,7 +10,7 @@
 * Other ``http(s)://`` URLs are fetched only from hosts in ``PRELABEL_MEDIA_ALLOW_HOSTS``
   (no SSRF), with the project's task-data login/password as basic auth.
 
-LS's ``Authorization`` header never leaves LS's origin (see :mod:`prelabel._fetch`).
+LS's ``Authorization`` header never leaves LS's origin (see :mod:`prelabel._ls.fetch`).
 Downloads land in ``<model_dir>/media-cache/<first 2 hex digits>/`` under the sha256 of their
 source.
 """
@@ -32,9 +32,9 @@ from urllib.parse import parse_qs, unquote, unquote_to_bytes, urlencode, urlspli
 
 import httpx
 
-from prelabel._fetch import NO_LS, Fetcher, too_big, write_atomic
+from prelabel._ls.client import LabelStudioClient, safe_url
+from prelabel._ls.fetch import NO_LS, Fetcher, too_big, write_atomic
 from prelabel.errors import MediaError
-from prelabel.lsclient import LabelStudioClient, safe_url
 from prelabel.settings import CoreSettings
 
 __all__ = ["CLOUD_SCHEMES", "MediaResolver"]

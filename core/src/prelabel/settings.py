@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -66,7 +65,28 @@ class CoreSettings(BaseSettings):
     )
     train_trigger: Literal["annotation", "start_training"] = Field(
         default="annotation",
-        description="Train after annotation events (coalesced) or only on Start Training.",
+        description="Train after annotation events (see train_every) or only on Start Training.",
+    )
+    train_every: int = Field(
+        default=20,
+        ge=1,
+        description="Train after this many new, changed or deleted annotations of a project.",
+    )
+    train_min_annotations: int = Field(
+        default=10,
+        ge=1,
+        description="Annotations a project needs before its first training (Start Training: any).",
+    )
+    repredict: bool = Field(
+        default=True,
+        description=(
+            "After a promotion, pre-annotate the project's unlabeled tasks in LS with the new "
+            "version and select it for sorting (needs LABEL_STUDIO_URL and an API key)."
+        ),
+    )
+    predict_new_tasks: bool = Field(
+        default=False,
+        description="Pre-annotate imported tasks in a background job (TASKS_CREATED webhook).",
     )
     holdout_fraction: float = Field(
         default=0.2,
@@ -193,8 +213,3 @@ def load_settings(cls: type[S], *, env_prefix: str | None = None, **overrides: A
             for err in exc.errors()
         )
         raise ConfigError(f"Invalid {cls.__name__}: {problems}") from None
-
-
-def environ() -> Mapping[str, str]:
-    """The process environment (a seam for tests)."""
-    return os.environ

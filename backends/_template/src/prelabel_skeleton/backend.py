@@ -13,7 +13,7 @@ from pydantic import Field
 
 from prelabel import Backend, BackendSettings, Context, Prediction, TaskPredictions
 from prelabel import results as R
-from prelabel.testing.scenario import Scenario, text_task
+from prelabel.scenario import Scenario, text_task
 
 CONFIG = """<View>
   <Text name="text" value="$text"/>
@@ -44,6 +44,8 @@ class SkeletonBackend(Backend):
         for task in tasks:
             prediction = Prediction()
             for control in ctx.label_config.controls_of("Choices"):
+                if control.per_region:  # classifies regions, which this backend does not make
+                    continue
                 key = control.objects[0].value_key if control.objects else None
                 text = str(task.get("data", {}).get(key, "")).lower() if key else ""
                 hits = [label for label in control.label_names if label.lower() in text]

@@ -113,7 +113,8 @@ class LlmBackend(Backend):
         price_input: float = Field(default=0.0, ge=0, description="USD per million input tokens.")
         price_output: float = Field(default=0.0, ge=0, description="USD per million output tokens.")
         state_dir: Path | None = Field(
-            default=None, description="Cache, usage and prompts; default <PRELABEL_MODEL_DIR>/llm."
+            default=None,
+            description="Cache, usage and prompts; default: the project's data directory.",
         )
 
     def __init__(
@@ -246,6 +247,7 @@ class LlmBackend(Backend):
         policy: RetryPolicy,
     ) -> Prediction:
         settings = self._settings(ctx)
+        fmt = fmt.for_task(task.get("data") or {})
         given = task_input(task, ctx.label_config, fmt, ctx.media, template)
         request = Request(
             system=SYSTEM,
@@ -333,8 +335,7 @@ class LlmBackend(Backend):
             return found
 
     def _store(self, settings: LlmBackend.Settings, ctx: Context) -> Store:
-        # Default under PRELABEL_MODEL_DIR, which the media cache lives in too.
-        root = settings.state_dir or ctx.media.cache_dir.parent / "llm"
+        root = settings.state_dir or ctx.data_dir
         path = root / "llm.sqlite"
         with self._lock:
             found = self._stores.get(path)

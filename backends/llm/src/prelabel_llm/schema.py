@@ -3,6 +3,8 @@
 Each fillable control becomes one required property named after the control:
 
 * ``Choices`` → one of the exact choice names (``enum``), or a list of them (``choice="multiple"``);
+  choices and labels from task data (``value="$options"``) are each task's own
+  (:meth:`AnswerFormat.for_task`);
 * ``Labels`` on a ``Text`` → a list of ``{"text": <exact quote>, "label": <label>}``; every
   whole-word occurrence of the quote in the task text is labelled, at exact offsets;
 * ``TextArea`` → a string (an empty string means no transcription);
@@ -18,12 +20,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from prelabel import Region
 from prelabel import results as R
-from prelabel.config import Control, LabelConfig
+from prelabel.config import Control, Label, LabelConfig
 
 __all__ = [
     "FILLABLE",
@@ -53,7 +55,12 @@ def _fillable(control: Control, skip: frozenset[str]) -> bool:
     if control.tag not in FILLABLE or control.name in skip or control.per_region:
         return False
     if control.tag in ("Choices", "Labels", "Taxonomy") and not control.labels:
-        return False  # dynamic choices (value="$options") have no fixed vocabulary
+        # Labels from task data have a vocabulary per task (not for a Taxonomy: its tree).
+        return control.dynamic_labels and control.tag != "Taxonomy" and _reads(control)
+    return _reads(control)
+
+
+def _reads(control: Control) -> bool:
     obj = control.objects[0] if control.objects else None
     if obj is None or obj.value_key is None:
         return False
@@ -78,6 +85,19 @@ class AnswerFormat:
         """The controls of ``config`` the model fills (``skip``: input controls, e.g. the prompt)."""
         skipped = frozenset(skip)
         return cls(tuple(c for c in config.controls.values() if _fillable(c, skipped)))
+
+    def for_task(self, data: Mapping[str, Any]) -> AnswerFormat:
+        """This format for one task: controls with labels from task data take the task's
+        labels (:meth:`Control.task_label_names`); without any, they are left out."""
+        controls = []
+        for control in self.controls:
+            if control.dynamic_labels:
+                names = control.task_label_names(data)
+                if not names:
+                    continue
+                control = replace(control, labels=tuple(Label(n, None, {}) for n in names))
+            controls.append(control)
+        return AnswerFormat(tuple(controls))
 
     def schema(self) -> dict[str, Any]:
         """A JSON schema (strict-mode compatible: every property required, no extras)."""

@@ -26,6 +26,7 @@ from prelabel import (
     Backend,
     BackendLoadError,
     BackendSettings,
+    BulkHints,
     Context,
     Control,
     Evaluation,
@@ -53,13 +54,14 @@ log = logging.getLogger(__name__)
 
 
 def ner_controls(config: LabelConfig) -> list[Control]:
-    """``Labels`` on a ``Text`` and ``HyperTextLabels`` on a ``HyperText`` fed by a task field."""
+    """``Labels`` on a ``Text``, ``HyperTextLabels`` or ``Labels`` on a ``HyperText``, with
+    static labels, whose object reads a task field."""
     return [
         c
-        for c in config.controls_of(*SUPPORTED)
+        for c in config.controls_of("Labels", "HyperTextLabels")
         if c.labels
         and c.objects
-        and c.objects[0].tag.lower() == SUPPORTED[c.type]
+        and (c.type, c.objects[0].tag.lower()) in SUPPORTED
         and c.objects[0].value_key
     ]
 
@@ -114,6 +116,8 @@ class NerBackend(Backend):
     name: ClassVar[str] = "ner"
     controls: ClassVar[frozenset[str]] = frozenset({"Labels", "HyperTextLabels"})
     heavy_modules: ClassVar[tuple[str, ...]] = ("torch", "transformers")
+    #: Larger calls sort more windows by length; the model already uses every core.
+    bulk: ClassVar[BulkHints] = BulkHints(batch_size=64, concurrency=1)
 
     class Settings(BackendSettings):
         """Options (env ``PRELABEL_NER_*`` or per project via LS's extra_params)."""
@@ -210,8 +214,8 @@ class NerBackend(Backend):
         if not ner_controls(config):
             raise UnsupportedConfig(
                 "The ner backend needs a <Labels> control on a <Text> object, or "
-                "<HyperTextLabels> on a <HyperText> object, whose value is a task field "
-                'such as value="$text", with at least one <Label>.'
+                "<HyperTextLabels> (or <Labels>) on a <HyperText> object, whose value is a "
+                'task field such as value="$text", with at least one <Label>.'
             )
 
     def _model_for(

@@ -1,8 +1,8 @@
 """A task's text for a control, its labelled spans as LS stores them, and LS regions for spans.
 
 ``Labels`` on ``Text``: offsets are Python ``str`` indices (code points) into the task's text,
-end exclusive, and ``text == data[start:end]`` (protocol §9.2). ``HyperTextLabels`` on
-``HyperText``: see :mod:`prelabel_ner.hypertext`. With ``valueType="url"`` the text is fetched
+end exclusive, and ``text == data[start:end]`` (protocol §9.2). ``HyperTextLabels`` (or
+``Labels``) on ``HyperText``: see :mod:`prelabel_ner.hypertext`. With ``valueType="url"`` the text is fetched
 through core's media resolver (an LS upload, a local file, a cloud URI, http(s)).
 """
 
@@ -22,8 +22,10 @@ __all__ = ["SUPPORTED", "Document", "Gold", "read_document"]
 
 log = logging.getLogger(__name__)
 
-#: Control tag → the object tag it labels.
-SUPPORTED: Mapping[str, str] = {"labels": "text", "hypertextlabels": "hypertext"}
+#: (control type, object tag) pairs this backend fills, lowercased.
+SUPPORTED = frozenset(
+    {("labels", "text"), ("labels", "hypertext"), ("hypertextlabels", "hypertext")}
+)
 
 #: An annotated span: ``(start, end, label)`` in code points of :attr:`Document.text`.
 Gold = tuple[int, int, str]
@@ -45,9 +47,11 @@ class Document:
         self, control: Control, start: int, end: int, label: str, score: float
     ) -> Region | None:
         """The LS region labelling ``text[start:end]``; ``None`` if HyperText cannot place it."""
-        covered = self.text[start:end]
         if self.html is None:
-            return _text_span(control, start, end, covered, label, score)
+            return R.span(
+                control, start=start, end=end, source_text=self.text, label=label, score=score
+            )
+        covered = self.text[start:end]
         where = self.html.locate(start, end)
         if where is None:
             return None
@@ -93,16 +97,6 @@ class Document:
         ):
             return None
         return (start, end) if 0 <= start < end <= len(self.text) else None
-
-
-def _text_span(
-    control: Control, start: int, end: int, covered: str, label: str, score: float
-) -> Region:
-    # results.span still reads offsets as UTF-16 units (fixed on the `results` branch): build the
-    # region for the covered text's UTF-16 length, then put the code-point offsets LS stores.
-    units = len(covered.encode("utf-16-le")) // 2
-    region = R.span(control, start=0, end=units, text=covered, label=label, score=score)
-    return dataclasses.replace(region, value={**region.value, "start": start, "end": end})
 
 
 def read_document(task: Mapping[str, Any], obj: ObjectTag, media: MediaResolver) -> Document | None:

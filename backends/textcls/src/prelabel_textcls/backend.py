@@ -45,12 +45,14 @@ MODEL_FILE = "model.joblib"
 def text_controls(config: LabelConfig) -> list[Control]:
     """``Choices`` with static choices on a text-like object that takes its text from a task field.
 
-    Dynamic choices (``value="$options"``) change per task, so one classifier cannot learn them.
+    Dynamic choices (``value="$options"``) change per task, so one classifier cannot learn them;
+    ``perRegion`` choices classify spans, not the text.
     """
     return [
         c
         for c in config.controls_of("Choices")
         if c.labels
+        and not c.per_region
         and c.objects
         and c.objects[0].tag.lower() in TEXT_OBJECTS
         and c.objects[0].value_key

@@ -18,17 +18,13 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
-
-from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from prelabel import (
     Backend,
     BackendLoadError,
     BackendSettings,
     Context,
-    CoreSettings,
     Evaluation,
     Prediction,
     TaskPredictions,
@@ -44,11 +40,14 @@ from prelabel_yolo.controls import (
     Outcome,
     PredictStats,
     convert,
+    image_controls,
     keypoint_labels,
+    video_controls,
 )
 from prelabel_yolo.evaluation import EVAL_CONF, RANKED, Scored, score
 from prelabel_yolo.images import batches
 from prelabel_yolo.models import LoadedModel, ModelCache
+from prelabel_yolo.settings import YoloSettings
 from prelabel_yolo.video import (
     LS_DEFAULT_FRAMERATE,
     VideoPlan,
@@ -73,7 +72,6 @@ DEFAULT_MODEL = {
     "choices": "classify_model",
     "videorectangle": "detect_model",
 }
-KINDS = ("detect", "segment", "pose", "classify")
 
 
 def tuned_weights(model_dir: Path | None, control: Control) -> Path | None:
@@ -82,24 +80,6 @@ def tuned_weights(model_dir: Path | None, control: Control) -> Path | None:
         return None
     path = model_dir / f"{control.name}.pt"
     return path if path.is_file() else None
-
-
-def image_controls(config: LabelConfig) -> list[Control]:
-    """Supported controls that point to an ``Image`` whose value is a task field."""
-    return [
-        c
-        for c in config.controls_of(*TASKS_FOR)
-        if c.objects and c.objects[0].tag.lower() == "image" and c.objects[0].value_key
-    ]
-
-
-def video_controls(config: LabelConfig) -> list[Control]:
-    """``VideoRectangle`` controls that point to a ``Video`` whose value is a task field."""
-    return [
-        c
-        for c in config.controls_of("VideoRectangle")
-        if c.objects and c.objects[0].tag.lower() == "video" and c.objects[0].value_key
-    ]
 
 
 @dataclass
@@ -138,77 +118,8 @@ class YoloBackend(Backend):
     )
     heavy_modules: ClassVar[tuple[str, ...]] = ("torch", "ultralytics", "cv2")
 
-    class Settings(BackendSettings):
-        """Options (env ``PRELABEL_YOLO_*`` or per project via LS's extra_params)."""
-
-        detect_model: str = Field(
-            default="yolov8n.pt", description="Default model for RectangleLabels."
-        )
-        segment_model: str = Field(
-            default="yolov8n-seg.pt", description="Default model for PolygonLabels/BrushLabels."
-        )
-        pose_model: str = Field(
-            default="yolov8n-pose.pt", description="Default for KeyPointLabels."
-        )
-        classify_model: str = Field(default="yolov8n-cls.pt", description="Default for Choices.")
-        tracker: Literal["bytetrack", "botsort"] = Field(
-            default="bytetrack", description="Default model_tracker of VideoRectangle controls."
-        )
-        video_stride: int = Field(
-            default=1, ge=1, description="Run the model on every n-th video frame."
-        )
-        video_max_frames: int = Field(
-            default=1000,
-            ge=0,
-            description="Most frames run per video; longer videos get a larger stride (0: no limit).",
-        )
-        preload: Annotated[list[str], NoDecode] = Field(
-            default_factory=lambda: ["detect"],
-            description="Kinds whose default model load at start (comma-separated; others load on first use).",
-        )
-        score_threshold: float = Field(
-            default=0.25,
-            ge=0.0,
-            le=1.0,
-            description="Default model_score_threshold (ultralytics conf).",
-        )
-        uncertainty_floor: float = Field(
-            default=0.05,
-            ge=0.0,
-            le=1.0,
-            description="Boxes between this and the threshold count toward uncertainty.",
-        )
-        iou: float = Field(default=0.7, gt=0.0, le=1.0, description="NMS IoU threshold.")
-        max_det: int = Field(default=300, ge=1, description="Most regions per image and control.")
-        imgsz: int = Field(default=640, ge=32, description="Inference image size.")
-        batch_size: int = Field(
-            default=4, ge=1, description="Images per forward pass (raise it on a GPU)."
-        )
-        device: str = Field(default="", description="torch device ('cpu', '0'…); empty: auto.")
-        tuned_cache_size: int = Field(
-            default=4, ge=1, description="Fine-tuned per-project models kept in memory."
-        )
-        epochs: int = Field(default=30, ge=1, description="Fine-tuning epochs.")
-        train_imgsz: int = Field(default=640, ge=32, description="Fine-tuning image size.")
-        train_batch: int = Field(default=8, ge=1, description="Fine-tuning batch size.")
-        val_fraction: float = Field(
-            default=0.2, gt=0.0, lt=1.0, description="Share of annotated images used for mAP."
-        )
-        min_examples: int = Field(default=4, ge=2, description="Fewest annotated images to train.")
-        train_options: dict[str, Any] = Field(
-            default_factory=dict,
-            description='Extra ultralytics train arguments as JSON, e.g. {"mosaic": 0, "lr0": 0.003}.',
-        )
-
-        @field_validator("preload", mode="before")
-        @classmethod
-        def _split(cls, value: Any) -> Any:
-            if isinstance(value, str):
-                value = [part.strip() for part in value.split(",") if part.strip()]
-            unknown = sorted(set(value) - set(KINDS))
-            if unknown:
-                raise ValueError(f"unknown kinds {unknown}; choose from {', '.join(KINDS)}")
-            return value
+    class Settings(YoloSettings):
+        """See :class:`prelabel_yolo.settings.YoloSettings`."""
 
     def __init__(self, settings: BackendSettings | None = None) -> None:
         super().__init__(settings)
@@ -218,7 +129,7 @@ class YoloBackend(Backend):
         self._lock = threading.Lock()
 
     @property
-    def _settings(self) -> YoloBackend.Settings:
+    def _settings(self) -> YoloSettings:
         assert isinstance(self.settings, self.Settings)
         return self.settings
 
@@ -242,11 +153,10 @@ class YoloBackend(Backend):
 
     @property
     def models(self) -> ModelCache:
-        """The process's model cache (weights root: ``PRELABEL_MODEL_DIR``)."""
+        """The process's model cache (weights root: :attr:`home`, ``PRELABEL_MODEL_DIR``)."""
         with self._lock:
             if self._cache is None:
-                root = CoreSettings().model_dir
-                self._cache = ModelCache(root, self._settings.tuned_cache_size)
+                self._cache = ModelCache(self.home, self._settings.tuned_cache_size)
             return self._cache
 
     def check_config(self, config: LabelConfig) -> None:
@@ -259,9 +169,7 @@ class YoloBackend(Backend):
         super().check_config(config)
         self._plan(config, self._settings, None)
 
-    def _plan(
-        self, config: LabelConfig, settings: YoloBackend.Settings, model_dir: Path | None
-    ) -> Plans:
+    def _plan(self, config: LabelConfig, settings: YoloSettings, model_dir: Path | None) -> Plans:
         key = (config.hash, settings.model_dump_json(), model_dir)
         with self._lock:
             if key in self._plans:
@@ -275,7 +183,7 @@ class YoloBackend(Backend):
         return plans
 
     def _build_plans(
-        self, config: LabelConfig, settings: YoloBackend.Settings, model_dir: Path | None
+        self, config: LabelConfig, settings: YoloSettings, model_dir: Path | None
     ) -> Plans:
         controls = image_controls(config)
         videos = video_controls(config)
@@ -314,7 +222,7 @@ class YoloBackend(Backend):
         return plans
 
     def _model_for(
-        self, control: Control, settings: YoloBackend.Settings, model_dir: Path | None
+        self, control: Control, settings: YoloSettings, model_dir: Path | None
     ) -> LoadedModel:
         tuned = tuned_weights(model_dir, control)
         try:
@@ -329,7 +237,7 @@ class YoloBackend(Backend):
         self,
         config: LabelConfig,
         control: Control,
-        settings: YoloBackend.Settings,
+        settings: YoloSettings,
         model_dir: Path | None,
     ) -> ControlPlan:
         model = self._model_for(control, settings, model_dir)
@@ -361,7 +269,7 @@ class YoloBackend(Backend):
         self,
         config: LabelConfig,
         control: Control,
-        settings: YoloBackend.Settings,
+        settings: YoloSettings,
         model_dir: Path | None,
     ) -> VideoPlan:
         if importlib.util.find_spec("lap") is None:
@@ -412,7 +320,7 @@ class YoloBackend(Backend):
         tasks: Sequence[Mapping[str, Any]],
         plans: Plans,
         ctx: Context,
-        settings: YoloBackend.Settings,
+        settings: YoloSettings,
         stats: PredictStats,
     ) -> list[list[Outcome]]:
         """Per task: the outcome of each image control, then of each video control that read it."""
@@ -431,7 +339,7 @@ class YoloBackend(Backend):
         tasks: Sequence[Mapping[str, Any]],
         plans: Sequence[ControlPlan],
         ctx: Context,
-        settings: YoloBackend.Settings,
+        settings: YoloSettings,
         outcomes: list[list[Outcome]],
         stats: PredictStats,
     ) -> None:
@@ -448,13 +356,13 @@ class YoloBackend(Backend):
             stats.add(unreadable=len(unreadable))
 
     @staticmethod
-    def _run_options(settings: YoloBackend.Settings) -> dict[str, Any]:
+    def _run_options(settings: YoloSettings) -> dict[str, Any]:
         options: dict[str, Any] = {"imgsz": settings.imgsz, "batch": settings.batch_size}
         if settings.device:
             options["device"] = settings.device
         return options
 
-    def _infer(self, plan: ControlPlan, images: list[Any], settings: YoloBackend.Settings) -> Any:
+    def _infer(self, plan: ControlPlan, images: list[Any], settings: YoloSettings) -> Any:
         options: dict[str, Any] = {
             "conf": plan.run_conf,
             "iou": plan.iou,

@@ -18,7 +18,7 @@ from typing import Any
 
 from prelabel import UnsupportedConfig
 from prelabel import results as R
-from prelabel.config import Control, LabelMap
+from prelabel.config import Control, LabelConfig, LabelMap
 from prelabel_yolo.models import LoadedModel
 
 __all__ = [
@@ -29,6 +29,9 @@ __all__ = [
     "PredictStats",
     "box_distribution",
     "convert",
+    "image_controls",
+    "keypoint_labels",
+    "video_controls",
 ]
 
 log = logging.getLogger(__name__)
@@ -327,3 +330,28 @@ def _choices(plan: ControlPlan, names: Sequence[str], result: Any, stats: Predic
         score = min(1.0, min(p for _, p in picked))
         outcome.regions.append(R.choices(plan.control, [label for label, _ in picked], score=score))
     return outcome
+
+
+def image_controls(config: LabelConfig) -> list[Control]:
+    """Supported controls that point to an ``Image`` whose value is a task field.
+
+    ``perRegion`` controls (a classification of each box) are not filled: their results
+    describe regions, which whole-image classification does not make.
+    """
+    return [
+        c
+        for c in config.controls_of(*TASKS_FOR)
+        if c.objects
+        and c.objects[0].tag.lower() == "image"
+        and c.objects[0].value_key
+        and not c.per_region
+    ]
+
+
+def video_controls(config: LabelConfig) -> list[Control]:
+    """``VideoRectangle`` controls that point to a ``Video`` whose value is a task field."""
+    return [
+        c
+        for c in config.controls_of("VideoRectangle")
+        if c.objects and c.objects[0].tag.lower() == "video" and c.objects[0].value_key
+    ]

@@ -9,7 +9,10 @@
 * classify (single-choice ``Choices``): ``train|val/<class index>/<task>.jpg``; images without a
   choice of the control are left out.
 
-Images are split into train and a held-out validation share, deterministically by task id.
+Training tasks (``job.tasks``) go to ``train``; the tasks core held out for the promotion gate
+(``job.holdout``) are ultralytics' ``val`` split, so the epoch kept is the one that does best on
+the same tasks the gate scores. A project too small for a holdout validates on its training
+images (the best fit is kept; nothing is held back from training).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from prelabel import TrainJob
-from prelabel.annotations import hash_bucket, judged_annotation
+from prelabel.annotations import judged_annotation, judged_result
 from prelabel.config import Control
 from prelabel_yolo.controls import COCO_KEYPOINTS, keypoint_labels
 from prelabel_yolo.images import ImageArray, read_image
@@ -52,22 +55,24 @@ class Dataset:
     val: int
 
 
-def _is_val(task_id: Any, fraction: float) -> bool:
-    return hash_bucket("yolo-val", task_id) < fraction
-
-
 def _annotated(
     job: TrainJob, control: Control
-) -> Iterator[tuple[Any, ImageArray, Sequence[Mapping[str, Any]]]]:
-    """``(task id, image, latest annotation's result)`` of every annotated, readable task."""
+) -> Iterator[tuple[Any, ImageArray, Sequence[Mapping[str, Any]], bool]]:
+    """``(task id, image, judged result, held out?)`` of every annotated, readable task."""
     key = control.objects[0].value_key or ""
-    for task in job.tasks:
-        latest = judged_annotation(task)
-        if latest is None:
-            continue
-        image = read_image(task, key, job.media)
-        if image is not None:
-            yield task.get("id"), image, latest.get("result") or []
+    for held, tasks in ((False, job.tasks), (True, job.holdout)):
+        for task in tasks:
+            result = judged_result(task)
+            image = read_image(task, key, job.media) if judged_annotation(task) else None
+            if image is not None:
+                yield task.get("id"), image, result, held
+
+
+def _splits(held: bool, any_held: bool) -> tuple[str, ...]:
+    """Where an image goes: held-out ones validate; without any, training images do too."""
+    if held:
+        return ("val",)
+    return ("train",) if any_held else ("train", "val")
 
 
 def _size(image: ImageArray) -> tuple[int, int]:
@@ -80,16 +85,6 @@ def _save(image: ImageArray, path: Path) -> None:
 
     if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 95]):
         raise OSError(f"could not write training image {path}")
-
-
-def _val_ids(ids: Sequence[Any], fraction: float) -> set[Any]:
-    """Held-out ids: at least one (mAP needs it), never all (training needs one)."""
-    val = {i for i in ids if _is_val(i, fraction)}
-    if not val and len(ids) > 1:
-        val = {ids[-1]}
-    if len(val) == len(ids):
-        val.discard(ids[0])
-    return val
 
 
 def _box_line(value: Mapping[str, Any], size: tuple[int, int]) -> list[float]:
@@ -222,70 +217,75 @@ def pose_labels(
 
 
 def _write_detection(
-    root: Path, rows: Sequence[tuple[Any, ImageArray, list[str]]], fraction: float, yaml_tail: str
+    root: Path, rows: Sequence[tuple[Any, ImageArray, list[str], bool]], yaml_tail: str
 ) -> Dataset:
-    val = _val_ids([task_id for task_id, _, _ in rows], fraction)
-    for task_id, image, lines in rows:
-        split = "val" if task_id in val else "train"
-        (root / "images" / split).mkdir(parents=True, exist_ok=True)
-        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
-        _save(image, root / "images" / split / f"{task_id}.jpg")
-        (root / "labels" / split / f"{task_id}.txt").write_text("\n".join(lines))
+    any_held = any(held for *_, held in rows)
+    for task_id, image, lines, held in rows:
+        for split in _splits(held, any_held):
+            (root / "images" / split).mkdir(parents=True, exist_ok=True)
+            (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+            _save(image, root / "images" / split / f"{task_id}.jpg")
+            (root / "labels" / split / f"{task_id}.txt").write_text("\n".join(lines))
     data = root / "data.yaml"
     data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\n{yaml_tail}")
-    return Dataset(data, len(rows) - len(val), len(val))
+    held_out = sum(held for *_, held in rows)
+    return Dataset(data, len(rows) - held_out, held_out)
 
 
 def _names_yaml(names: Sequence[str]) -> str:
     return "names:\n" + "".join(f"  {i}: {name!r}\n" for i, name in enumerate(names))
 
 
-def export_dataset(job: TrainJob, control: Control, root: Path, val_fraction: float) -> Dataset:
+def export_dataset(job: TrainJob, control: Control, root: Path) -> Dataset:
     """A detect (``RectangleLabels``) or segment (``PolygonLabels``) dataset under ``root``."""
     rows = [
-        (task_id, image, yolo_labels(control, result, _size(image)))
-        for task_id, image, result in _annotated(job, control)
+        (task_id, image, yolo_labels(control, result, _size(image)), held)
+        for task_id, image, result, held in _annotated(job, control)
     ]
-    return _write_detection(root, rows, val_fraction, _names_yaml(control.label_names))
+    return _write_detection(root, rows, _names_yaml(control.label_names))
 
 
-def export_poses(
-    job: TrainJob, control: Control, root: Path, val_fraction: float, base_count: int
-) -> Dataset:
+def export_poses(job: TrainJob, control: Control, root: Path, base_count: int) -> Dataset:
     """A pose dataset under ``root`` for a ``KeyPointLabels`` control (see :func:`pose_labels`)."""
     box_name = control.attrs.get("model_bbox_control")
     box_control = job.label_config.control(box_name) if box_name else None
     count, index, coco = keypoint_layout(control, base_count)
     rows = [
-        (task_id, image, pose_labels(control, box_control, result, (count, index), _size(image)))
-        for task_id, image, result in _annotated(job, control)
+        (
+            task_id,
+            image,
+            pose_labels(control, box_control, result, (count, index), _size(image)),
+            held,
+        )
+        for task_id, image, result, held in _annotated(job, control)
     ]
     names = box_control.label_names if box_control is not None else (control.name,)
     tail = f"kpt_shape: [{count}, 3]\n" + (f"flip_idx: {list(COCO_FLIP)}\n" if coco else "")
-    return _write_detection(root, rows, val_fraction, tail + _names_yaml(names))
+    return _write_detection(root, rows, tail + _names_yaml(names))
 
 
-def export_classes(job: TrainJob, control: Control, root: Path, val_fraction: float) -> Dataset:
+def export_classes(job: TrainJob, control: Control, root: Path) -> Dataset:
     """A classification dataset under ``root`` for a single-choice ``Choices`` control.
 
     Class folders are the choices' indices (``000``, ``001``…), so any label text works as a
     class; ``fit`` writes the label names into the trained weights.
     """
     index = {name: i for i, name in enumerate(control.label_names)}
-    rows: list[tuple[Any, ImageArray, int]] = []
-    for task_id, image, result in _annotated(job, control):
+    rows: list[tuple[Any, ImageArray, int, bool]] = []
+    for task_id, image, result, held in _annotated(job, control):
         chosen = [
             item.get("value", {}).get("choices") or []
             for item in result
             if item.get("from_name") == control.name and item.get("type") == "choices"
         ]
         if chosen and len(chosen[0]) == 1 and chosen[0][0] in index:
-            rows.append((task_id, image, index[chosen[0][0]]))
-    val = _val_ids([task_id for task_id, _, _ in rows], val_fraction)
+            rows.append((task_id, image, index[chosen[0][0]], held))
     for split in ("train", "val"):
         for i in range(len(index)):
             (root / split / f"{i:03d}").mkdir(parents=True, exist_ok=True)
-    for task_id, image, cls in rows:
-        split = "val" if task_id in val else "train"
-        _save(image, root / split / f"{cls:03d}" / f"{task_id}.jpg")
-    return Dataset(root, len(rows) - len(val), len(val))
+    any_held = any(held for *_, held in rows)
+    for task_id, image, cls, held in rows:
+        for split in _splits(held, any_held):
+            _save(image, root / split / f"{cls:03d}" / f"{task_id}.jpg")
+    held_out = sum(held for *_, held in rows)
+    return Dataset(root, len(rows) - held_out, held_out)

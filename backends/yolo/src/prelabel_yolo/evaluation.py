@@ -3,14 +3,14 @@
 Each control is scored on its own, then the scores are averaged:
 
 * ``RectangleLabels`` and ``PolygonLabels``: COCO-style mAP50-95
-  (:mod:`prelabel.average_precision`; polygons and rotated boxes by their bounding boxes) of
+  (:mod:`prelabel.metrics.average_precision`; polygons and rotated boxes by their bounding boxes) of
   the regions predicted at ``conf`` :data:`EVAL_CONF` (ultralytics validates at 0.001 too),
   after label mapping, so a base model and a fine-tuned one are measured alike. When the
   held-out tasks hold no region of the control, mAP is undefined; the control then scores
   the agreement of what it would serve (regions at its threshold) with those empty
   annotations, so false positives still cost.
 * every other control (keypoints with their grouping boxes, masks, classes, tracked video
-  boxes): core's :func:`~prelabel.agreement.agreement` with the annotation.
+  boxes): core's :func:`~prelabel.metrics.agreement.agreement` with the annotation.
 
 The metric is named after what was averaged: ``map50_95``, ``agreement``, or
 ``map50_95_and_agreement``.
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from prelabel import Evaluation
-from prelabel.agreement import agreement
-from prelabel.average_precision import mean_average_precision
+from prelabel.metrics.agreement import agreement
+from prelabel.metrics.average_precision import mean_average_precision
 
 __all__ = ["EVAL_CONF", "RANKED", "Scored", "score"]
 

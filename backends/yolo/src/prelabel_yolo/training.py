@@ -1,11 +1,12 @@
-"""``fit``: export a project's annotations per control, fine-tune, measure on held-out images.
+"""``fit``: export a project's annotations per control, fine-tune, measure on the held-out tasks.
 
 ``RectangleLabels`` trains a detector, ``PolygonLabels`` a segmenter, ``KeyPointLabels`` a pose
 model and a single-choice ``Choices`` a classifier (datasets: :mod:`prelabel_yolo.datasets`,
 written under ``job.workdir/data`` and removed afterwards). Training starts from the project's
 current weights (``job.base_dir``) or the control's base model; the result goes to
-``job.workdir/<control>.pt`` and its held-out metrics (mAP50 and mAP50-95, or top-1 accuracy
-for classifiers) are the version's metrics. Core's trainer then gates promotion on
+``job.workdir/<control>.pt`` and its metrics on ultralytics' validation split — the tasks core
+held out (``job.holdout``) — (mAP50 and mAP50-95, or top-1 accuracy for classifiers) are the
+version's metrics. Core's trainer then gates promotion on
 :meth:`YoloBackend.evaluate <prelabel_yolo.backend.YoloBackend.evaluate>` (mAP50-95) of the
 new and the current version on the project's held-out tasks, and keeps the previous version
 for rollback.
@@ -17,14 +18,13 @@ import logging
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prelabel import TrainJob
 from prelabel.config import Control
+from prelabel_yolo.controls import image_controls
 from prelabel_yolo.datasets import Dataset, export_classes, export_dataset, export_poses
-
-if TYPE_CHECKING:
-    from prelabel_yolo.backend import YoloBackend
+from prelabel_yolo.settings import YoloSettings
 
 __all__ = ["TRAINABLE", "fit_controls"]
 
@@ -39,13 +39,13 @@ TRAINABLE = {
 }
 
 
-def _export(job: TrainJob, control: Control, model: Any, root: Path, fraction: float) -> Dataset:
+def _export(job: TrainJob, control: Control, model: Any, root: Path) -> Dataset:
     task = TRAINABLE[control.type]
     if task == "classify":
-        return export_classes(job, control, root, fraction)
+        return export_classes(job, control, root)
     if task == "pose":
-        return export_poses(job, control, root, fraction, int(model.model.kpt_shape[0]))
-    return export_dataset(job, control, root, fraction)
+        return export_poses(job, control, root, int(model.model.kpt_shape[0]))
+    return export_dataset(job, control, root)
 
 
 def _metrics(control: Control, result: Any) -> dict[str, float]:
@@ -60,12 +60,10 @@ def _metrics(control: Control, result: Any) -> dict[str, float]:
 
 
 def fit_controls(
-    job: TrainJob, bases: Mapping[str, str], settings: YoloBackend.Settings
+    job: TrainJob, bases: Mapping[str, str], settings: YoloSettings
 ) -> dict[str, float]:
     """Fine-tune every trainable control; return metrics (empty when nothing trained)."""
     from ultralytics.models.yolo.model import YOLO
-
-    from prelabel_yolo.backend import image_controls
 
     controls = image_controls(job.label_config)
     # A keypoint control's grouping boxes come from its pose model, not from a detector.
@@ -87,12 +85,12 @@ def fit_controls(
             )
             continue
         root = job.workdir / "data" / control.name
-        dataset = _export(job, control, model, root, settings.val_fraction)
-        if dataset.train + dataset.val < settings.min_examples or dataset.val == 0:
+        dataset = _export(job, control, model, root)
+        if dataset.train < settings.min_examples:
             log.info(
-                "yolo: control %s has %d annotated images; need %d.",
+                "yolo: control %s has %d annotated training images; need %d.",
                 control.name,
-                dataset.train + dataset.val,
+                dataset.train,
                 settings.min_examples,
             )
             continue

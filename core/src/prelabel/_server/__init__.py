@@ -1,5 +1,5 @@
 """The HTTP server speaking Label Studio's ML-backend protocol."""
 
-from prelabel._server.app import create_app, make_backend
+from prelabel._server.app import create_app, runtime_of
 
-__all__ = ["create_app", "make_backend"]
+__all__ = ["create_app", "runtime_of"]

@@ -18,11 +18,21 @@ def _body(kind: str, message: str, status: int) -> tuple[Response, int]:
     return jsonify({"error": kind, "message": message}), status
 
 
+def _reason_phrase(message: str) -> str:
+    """``message`` fit for a status line (printable ASCII, one line, at most 300 characters).
+
+    Label Studio discards error bodies and shows requests' ``"<status> Server Error: <reason>
+    for url: …"``, so the reason phrase is where a message reaches its users (protocol §2).
+    """
+    line = " ".join(message.split())
+    return "".join(c if " " <= c <= "~" else "?" for c in line)[:300]
+
+
 def install_error_handlers(app: Flask) -> None:
     """Map prelabel errors, HTTP errors and anything unexpected to JSON responses."""
 
     @app.errorhandler(PrelabelError)
-    def _prelabel(exc: PrelabelError) -> tuple[Response, int]:
+    def _prelabel(exc: PrelabelError) -> Response:
         if exc.status >= 500:
             log.error("%s: %s", type(exc).__name__, exc)
         else:
@@ -30,7 +40,9 @@ def install_error_handlers(app: Flask) -> None:
         response, status = _body(type(exc).__name__, str(exc), exc.status)
         if isinstance(exc, Unauthorized):
             response.headers["WWW-Authenticate"] = 'Basic realm="prelabel"'
-        return response, status
+        reason = _reason_phrase(str(exc))
+        response.status = f"{status} {reason}" if reason else status
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:

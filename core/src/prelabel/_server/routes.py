@@ -8,9 +8,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from prelabel._server.events import handle_event
-from prelabel._server.state import ServerState
-from prelabel.backend import Context
+from prelabel._engine.events import handle_event
+from prelabel._engine.runtime import Runtime
 from prelabel.config import LabelConfig
 from prelabel.errors import BadRequest, InvalidExtraParams
 from prelabel.project import ProjectKey
@@ -20,9 +19,9 @@ __all__ = ["bp"]
 bp = Blueprint("prelabel", __name__)
 
 
-def _state() -> ServerState:
-    state: ServerState = current_app.extensions["prelabel"]
-    return state
+def _runtime() -> Runtime:
+    runtime: Runtime = current_app.extensions["prelabel"]
+    return runtime
 
 
 def _body() -> dict[str, Any]:
@@ -51,110 +50,138 @@ def normalise_extra_params(value: Any) -> dict[str, Any]:
 @bp.get("/")
 @bp.get("/health")
 def health() -> Response:
-    state = _state()
+    runtime = _runtime()
     return jsonify(
         status="UP",
-        model_class=type(state.backend).__name__,
-        backend=state.backend.name,
-        version=state.backend.version,
+        model_class=type(runtime.backend).__name__,
+        backend=runtime.backend.name,
+        version=runtime.backend.version,
+        training=runtime.training_status(),
     )
 
 
 @bp.post("/setup")
 def setup() -> Response:
-    state = _state()
+    runtime = _runtime()
     body = _body()
     key = ProjectKey.parse(body.get("project"))
     schema = body.get("schema")
     if not isinstance(schema, str) or not schema.strip():
         raise BadRequest("/setup needs 'schema', the project's labeling config XML.")
     config = LabelConfig.cached(schema)
-    state.backend.check_config(config)
+    runtime.backend.check_config(config)
     extra = normalise_extra_params(body.get("extra_params"))
-    state.settings_for(extra)
+    runtime.settings_for(extra)
     hostname, token = body.get("hostname"), body.get("access_token")
-    state.store.remember_setup(
+    runtime.store.remember_setup(
         key,
         extra_params=extra,
         hostname=hostname if isinstance(hostname, str) and hostname else None,
         access_token=token if isinstance(token, str) and token else None,
         label_config=schema,
     )
-    version, _ = state.version_for(key)
-    state.telemetry.observe_version(str(key), version)
+    state = runtime.store.project(key)
+    version = runtime.served_version(state).name
+    runtime.telemetry.observe_version(str(key), version)
+    runtime.selector.advise(state, version)
     return jsonify(model_version=version)
 
 
 @bp.post("/predict")
 def predict() -> Response:
-    state = _state()
+    runtime = _runtime()
     body = _body()
     tasks = body.get("tasks")
     if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
         raise BadRequest("/predict needs 'tasks', a list of task objects.")
     key = ProjectKey.parse(body.get("project"))
-    project = state.store.project(key)
+    project = runtime.store.project(key)
     xml = body.get("label_config") or project.label_config
     if not isinstance(xml, str) or not xml.strip():
         raise BadRequest("/predict needs 'label_config' (or a prior /setup for this project).")
     config = LabelConfig.cached(xml)
-    state.backend.check_config(config)
+    runtime.backend.check_config(config)
     raw_params = body.get("params")
     params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     context = params.get("context")
     interaction = context.get("result") if isinstance(context, Mapping) else None
-    version, model_dir = state.version_for(key)
-    ctx = Context(
-        project=key,
+    ctx = runtime.context(
+        project,
         label_config=config,
-        model_version=version,
-        model_dir=model_dir,
-        settings=state.settings_for(project.extra_params),
-        extra_params=project.extra_params,
-        media=state.media_for(project, params),
+        params=params,
         interaction=[i for i in interaction if isinstance(i, dict)]
         if isinstance(interaction, list)
         else [],
-        params={k: v for k, v in params.items() if k != "context"},
     )
-    return jsonify(results=state.runner.run(tasks, ctx))
+    results = runtime.runner.run(tasks, ctx)
+    if tasks and not ctx.interaction:
+        runtime.selector.served(project, ctx.model_version)
+    return jsonify(results=results)
 
 
 @bp.post("/webhook")
 def webhook() -> tuple[Response, int]:
-    response, status = handle_event(_state(), _body())
+    response, status = handle_event(_runtime(), _body())
     return jsonify(response), status
 
 
 @bp.post("/train")
 def legacy_train() -> tuple[Response, int]:
     """LS's pre-webhook Start Training: the body carries every annotated task (protocol §3.6)."""
-    state = _state()
+    runtime = _runtime()
     body = _body()
     key = ProjectKey.parse(body.get("project"))
     tasks = body.get("annotations")
     if not isinstance(tasks, list):
         raise BadRequest("/train needs 'annotations', the list of annotated tasks.")
     if isinstance(body.get("label_config"), str):
-        state.store.set_label_config(key, body["label_config"])
-    if not state.backend.trainable:
-        return jsonify(status="ok", detail=f"the {state.backend.name} backend does not train"), 200
-    state.store.replace_annotations(key, [t for t in tasks if isinstance(t, dict)])
-    job = state.queue.enqueue(key, "train", reason="TRAIN")
-    state.wake_jobs()
+        runtime.store.set_label_config(key, body["label_config"])
+    if not runtime.policy.trains:
+        return jsonify(
+            status="ok", detail=f"the {runtime.backend.name} backend does not train"
+        ), 200
+    runtime.store.replace_annotations(key, [t for t in tasks if isinstance(t, dict)])
+    job = runtime.queue.enqueue(key, "train", reason="TRAIN")
+    runtime.wake_jobs()
     return jsonify(status="ok", job=job.id), 201
+
+
+@bp.post("/projects/<project>/predict")
+def bulk_predict(project: str) -> tuple[Response, int]:
+    """Pre-annotate the project's tasks in LS in a background job (progress in ``/jobs``)."""
+    runtime = _runtime()
+    key = runtime.store.resolve(ProjectKey.parse(project))
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        raise BadRequest("The body, when given, must be a JSON object.")
+    unknown = sorted(set(body) - {"unlabeled_only", "select"})
+    if unknown or not all(
+        isinstance(body.get(k, True), bool) for k in ("unlabeled_only", "select")
+    ):
+        raise BadRequest(
+            "POST /projects/<project>/predict takes an optional JSON object with boolean"
+            f" 'unlabeled_only' and 'select'; got {body!r}."
+        )
+    state = runtime.store.project(key)
+    if not state.label_config:
+        raise BadRequest(
+            f"Project {key} is unknown to this backend: connect it in Label Studio first."
+        )
+    job = runtime.queue.enqueue(key, "predict", reason="API", payload=body)
+    runtime.wake_jobs()
+    return jsonify(job=job_json(job)), 202
 
 
 @bp.get("/versions")
 def versions() -> Response:
-    state = _state()
-    names = [state.backend.version, *state.store.all_version_names()]
+    runtime = _runtime()
+    names = [runtime.backend.version, *runtime.store.all_version_names()]
     return jsonify(versions=list(dict.fromkeys(names)))
 
 
 @bp.get("/projects/<project>/versions")
 def project_versions(project: str) -> Response:
-    state = _state()
+    runtime = _runtime()
     key = ProjectKey.parse(project)
     return jsonify(
         project=str(key),
@@ -165,43 +192,43 @@ def project_versions(project: str) -> Response:
                 "created_at": v.created_at,
                 "metrics": dict(v.metrics),
             }
-            for v in state.store.versions(key)
+            for v in runtime.store.versions(key)
         ],
     )
 
 
 @bp.post("/projects/<project>/rollback")
 def rollback(project: str) -> Response:
-    state = _state()
+    runtime = _runtime()
     key = ProjectKey.parse(project)
-    version = state.store.rollback(key)
+    version = runtime.store.rollback(key)
     return jsonify(project=str(key), model_version=version.name)
 
 
 @bp.get("/jobs")
 def list_jobs() -> Response:
-    state = _state()
+    runtime = _runtime()
     project = request.args.get("project")
-    jobs = state.queue.list(ProjectKey.parse(project) if project else None)
+    jobs = runtime.queue.list(ProjectKey.parse(project) if project else None)
     return jsonify(jobs=[job_json(j) for j in jobs])
 
 
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str) -> Response:
-    return jsonify(job_json(_state().queue.get(job_id)))
+    return jsonify(job_json(_runtime().queue.get(job_id)))
 
 
 @bp.get("/acceptance")
 def acceptance() -> Response:
-    state = _state()
+    runtime = _runtime()
     project = request.args.get("project")
-    stats = state.acceptance.stats(ProjectKey.parse(project) if project else None)
+    stats = runtime.acceptance.stats(ProjectKey.parse(project) if project else None)
     return jsonify(acceptance=[s.__dict__ for s in stats])
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    return Response(_state().telemetry.render(), mimetype="text/plain; version=0.0.4")
+    return Response(_runtime().telemetry.render(), mimetype="text/plain; version=0.0.4")
 
 
 def job_json(job: Any) -> dict[str, Any]:
@@ -216,6 +243,7 @@ def job_json(job: Any) -> dict[str, Any]:
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
+        "progress": dict(job.progress),
         "result": dict(job.result),
         "error": job.error,
     }

@@ -1,7 +1,7 @@
 """Per-project key/value state and the webhook log of compat models, in ``prelabel.db``.
 
 Both live in the model directory's SQLite file (WAL, one connection per thread and process,
-see :mod:`prelabel._db`), so every gunicorn worker and the training thread see a value the
+see :mod:`prelabel._engine.db`), so every gunicorn worker and the training thread see a value the
 moment it is committed: no in-process cache can go stale (the reference SDK memoises reads,
 protocol §11.4 item 7).
 """
@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prelabel._db import Database
-from prelabel.store import DB_NAME
+from prelabel._engine.db import Database
+from prelabel._engine.store import DB_NAME
 
 __all__ = ["CompatStore"]
 

@@ -6,12 +6,14 @@ from pathlib import Path
 
 from flask import Flask
 
+from prelabel._engine.runtime import build_runtime
 from prelabel._server.app import create_app
 from prelabel._server.gunicorn import run_gunicorn as serve
 from prelabel.compat._store import CompatStore
 from prelabel.compat.adapter import CompatBackend
 from prelabel.compat.base import LabelStudioMLBase
 from prelabel.compat.loader import load_model_class
+from prelabel.compat.training import CompatTraining
 from prelabel.settings import CoreSettings, load_settings
 
 __all__ = ["make_app", "run_gunicorn"]
@@ -38,7 +40,8 @@ def make_app(
     )
     settings.model_dir.mkdir(parents=True, exist_ok=True)
     backend = CompatBackend(model_class, CompatStore(settings.model_dir))
-    return create_app(backend, settings, start_jobs=start_jobs)
+    runtime = build_runtime(backend, settings, policy=CompatTraining)
+    return create_app(runtime=runtime, start_jobs=start_jobs)
 
 
 def run_gunicorn(

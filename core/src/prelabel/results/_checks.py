@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from prelabel.config import Control
-from prelabel.results._prediction import Region, new_region_id
+from prelabel.config import Control, ObjectTag
 
 # Slack for float round-off in pixel-to-percent conversions (0.01 px on a 10,000 px image);
 # values within it of the 0..100 range are clamped, anything further out is a bug.
@@ -28,8 +26,13 @@ def require_tag(
 
 
 def check_label(control: Control, label: str) -> str:
-    """Check that ``label`` is one of the control's LS label names."""
-    if not isinstance(label, str) or not control.has_label(label):
+    """Check that LS accepts ``label`` on the control (any non-empty one for dynamic labels)."""
+    if not control.accepts_label(label):
+        if control.dynamic_labels:
+            raise ValueError(
+                f"label {label!r} of {control.tag} {control.name!r} (labels from task data) "
+                "must be a non-empty string"
+            )
         allowed = ", ".join(map(repr, control.label_names)) or "none"
         raise ValueError(
             f"label {label!r} is not a label of {control.tag} {control.name!r} (allowed: {allowed})"
@@ -127,6 +130,11 @@ def strings(values: Sequence[str], what: str) -> list[str]:
     return items
 
 
+def attr(control: Control, key: str) -> str | None:
+    """An attribute of the control, also under the lowercased name the LS editor writes."""
+    return control.attrs.get(key, control.attrs.get(key.lower()))
+
+
 def resolve_to_name(control: Control, to_name: str | None) -> str:
     """``to_name`` if the control points to it, else the control's first ``toName``."""
     if to_name is None:
@@ -139,51 +147,18 @@ def resolve_to_name(control: Control, to_name: str | None) -> str:
     return to_name
 
 
-def attr(control: Control, key: str) -> str | None:
-    """An attribute of the control, also under the lowercased name the LS editor writes."""
-    return control.attrs.get(key, control.attrs.get(key.lower()))
+def target_object(control: Control, to_name: str | None, builder: str, *tags: str) -> ObjectTag:
+    """The object the result goes to, checked to be one of ``tags`` (case-insensitive).
 
-
-def make_region(
-    control: Control,
-    value: Mapping[str, Any],
-    *,
-    score: float | None,
-    to_name: str | None,
-    region_id: str | None = None,
-    with_id: bool = True,
-    extra: Mapping[str, Any] | None = None,
-) -> Region:
-    """Assemble a validated region for ``control``; ``with_id`` gives it a fresh id if needed."""
-    if region_id is None and with_id:
-        region_id = new_region_id()
-    return Region(
-        from_name=control.name,
-        to_name=resolve_to_name(control, to_name),
-        type=control.type,
-        value=value,
-        id=region_id,
-        score=check_score(score),
-        extra=dict(extra or {}),
-    )
-
-
-def image_region(
-    control: Control,
-    value: dict[str, Any],
-    size: tuple[int, int],
-    score: float | None,
-    to_name: str | None,
-    region_id: str | None,
-    extra: dict[str, Any] | None = None,
-) -> Region:
-    """Assemble an image region: ``make_region`` plus the image's natural size."""
-    dims = {"original_width": size[0], "original_height": size[1], "image_rotation": 0}
-    return make_region(
-        control,
-        value,
-        score=score,
-        to_name=to_name,
-        region_id=region_id,
-        extra={**dims, **(extra or {})},
-    )
+    The region's units depend on the object (characters of a ``Text``, seconds of an
+    ``Audio``), so a builder refuses objects whose units it does not write.
+    """
+    name = resolve_to_name(control, to_name)
+    found = next((obj for obj in control.objects if obj.name == name), None)
+    if found is None or found.tag.lower() not in {tag.lower() for tag in tags}:
+        what = f"a {found.tag}" if found else "not an object of the labeling config"
+        raise ValueError(
+            f"{builder}() makes results on {' or '.join(tags)} objects; {control.tag} "
+            f"{control.name!r} points to {name!r}, which is {what}"
+        )
+    return found

@@ -1,12 +1,16 @@
-"""Builders for whole-object results: choices, taxonomy, rating, number and transcriptions."""
+"""Builders for classifications: choices, taxonomy, rating, number and transcriptions.
+
+Each describes the whole object, or, for a control with ``perRegion="true"``, the ``region=``
+it is attached to (see :mod:`prelabel.results._attached`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from prelabel.config import Control
 from prelabel.results import _checks
+from prelabel.results._attached import whole_or_attached
 from prelabel.results._prediction import Region
 
 __all__ = ["choices", "number", "rating", "taxonomy", "textarea"]
@@ -14,13 +18,20 @@ __all__ = ["choices", "number", "rating", "taxonomy", "textarea"]
 _DEFAULT_MAX_RATING = 5
 
 
-def choices(control: Control, labels: Sequence[str], *, score: float | None = None) -> Region:
-    """The choices picked for the whole object, for a ``Choices`` control.
+def choices(
+    control: Control,
+    labels: Sequence[str],
+    *,
+    region: Region | None = None,
+    score: float | None = None,
+) -> Region:
+    """The choices picked, for a ``Choices`` control.
 
     Args:
         control: a ``Choices`` control.
-        labels: the picked choices (LS names: alias, else value); one unless the control has
-            ``choice="multiple"``.
+        labels: the picked choices (LS names: alias, else value; any for choices from task
+            data); one unless the control has ``choice="multiple"``.
+        region: the region classified, required for (and only for) a ``perRegion`` control.
         score: confidence in [0, 1].
 
     Returns:
@@ -37,19 +48,22 @@ def choices(control: Control, labels: Sequence[str], *, score: float | None = No
             f"Choices {control.name!r} is single-choice; got {len(picked)} labels {picked!r} "
             '(set choice="multiple" on the control to allow several)'
         )
-    return _checks.make_region(
-        control, {"choices": picked}, score=score, to_name=None, with_id=False
-    )
+    return whole_or_attached(control, {"choices": picked}, region, score=score, verb="classifies")
 
 
 def taxonomy(
-    control: Control, paths: Sequence[Sequence[str]], *, score: float | None = None
+    control: Control,
+    paths: Sequence[Sequence[str]],
+    *,
+    region: Region | None = None,
+    score: float | None = None,
 ) -> Region:
-    """The taxonomy nodes picked for the whole object, for a ``Taxonomy`` control.
+    """The taxonomy nodes picked, for a ``Taxonomy`` control.
 
     Args:
         control: a ``Taxonomy`` control.
         paths: each picked node as its path from the root, e.g. ``[["Animal", "Cat"]]``.
+        region: the region classified, required for (and only for) a ``perRegion`` control.
         score: confidence in [0, 1].
 
     Returns:
@@ -66,17 +80,18 @@ def taxonomy(
                 f"path {path!r} is not a node of Taxonomy {control.name!r} "
                 f"(top-level choices: {', '.join(map(repr, control.label_names)) or 'none'})"
             )
-    return _checks.make_region(
-        control, {"taxonomy": picked}, score=score, to_name=None, with_id=False
-    )
+    return whole_or_attached(control, {"taxonomy": picked}, region, score=score, verb="classifies")
 
 
-def rating(control: Control, value: int, *, score: float | None = None) -> Region:
-    """A rating of the whole object, for a ``Rating`` control.
+def rating(
+    control: Control, value: int, *, region: Region | None = None, score: float | None = None
+) -> Region:
+    """A rating, for a ``Rating`` control.
 
     Args:
         control: a ``Rating`` control.
         value: from 1 to the control's ``maxRating`` (default 5).
+        region: the region rated, required for (and only for) a ``perRegion`` control.
         score: confidence in [0, 1].
 
     Returns:
@@ -88,16 +103,19 @@ def rating(control: Control, value: int, *, score: float | None = None) -> Regio
     stars = _checks.integer(value, "rating", minimum=1)
     if stars > maximum:
         raise ValueError(f"rating must be at most {maximum} (maxRating), got {stars}")
-    return _checks.make_region(control, {"rating": stars}, score=score, to_name=None, with_id=False)
+    return whole_or_attached(control, {"rating": stars}, region, score=score, verb="rates")
 
 
-def number(control: Control, value: float, *, score: float | None = None) -> Region:
-    """A number for the whole object, for a ``Number`` control.
+def number(
+    control: Control, value: float, *, region: Region | None = None, score: float | None = None
+) -> Region:
+    """A number, for a ``Number`` control.
 
     Args:
         control: a ``Number`` control.
         value: within the control's ``min`` and ``max`` when it sets them; an ``int`` stays
             an integer in the JSON.
+        region: the region measured, required for (and only for) a ``perRegion`` control.
         score: confidence in [0, 1].
 
     Returns:
@@ -112,9 +130,7 @@ def number(control: Control, value: float, *, score: float | None = None) -> Reg
             f"max={high or 'inf'}), got {checked}"
         )
     amount = value if isinstance(value, int) else checked
-    return _checks.make_region(
-        control, {"number": amount}, score=score, to_name=None, with_id=False
-    )
+    return whole_or_attached(control, {"number": amount}, region, score=score, verb="measures")
 
 
 def textarea(
@@ -128,8 +144,8 @@ def textarea(
 
     Without ``region`` it transcribes the whole object. With ``region`` (for a control with
     ``perRegion="true"``, e.g. OCR) it transcribes that region: the result shares the
-    region's id, object and image size, and its value repeats the region's geometry, as LS
-    requires to attach it.
+    region's id, object and top-level keys, and its value repeats the region's geometry, as
+    LS requires to attach it.
 
     Args:
         control: a ``TextArea`` control.
@@ -142,36 +158,4 @@ def textarea(
     """
     _checks.require_tag(control, "textarea", "TextArea")
     lines = _checks.strings(texts, "texts")
-    if region is None:
-        if control.per_region:
-            raise ValueError(
-                f'TextArea {control.name!r} has perRegion="true"; pass the region= it transcribes'
-            )
-        return _checks.make_region(
-            control, {"text": lines}, score=score, to_name=None, with_id=False
-        )
-    if not control.per_region:
-        raise ValueError(
-            f'TextArea {control.name!r} transcribes whole objects; set perRegion="true" on it '
-            "to transcribe regions"
-        )
-    if region.id is None:
-        raise ValueError("region has no id; per-region transcriptions attach by id")
-    # The label list, keyed by the region's type, says what the region is; the transcription
-    # repeats only where it is.
-    geometry: dict[str, Any] = {
-        key: field for key, field in region.value.items() if key != region.type
-    }
-    extra = {
-        key: region.extra[key]
-        for key in ("original_width", "original_height", "image_rotation")
-        if key in region.extra
-    }
-    return _checks.make_region(
-        control,
-        {**geometry, "text": lines},
-        score=score,
-        to_name=region.to_name,
-        region_id=region.id,
-        extra=extra,
-    )
+    return whole_or_attached(control, {"text": lines}, region, score=score, verb="transcribes")

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from prelabel.config import Control
 from prelabel.results import _checks
+from prelabel.results._assemble import image_region
 from prelabel.results._prediction import Region
 from prelabel.results.brush import mask_to_rle
 
@@ -66,7 +67,7 @@ def polygon(
             ]
         )
     value = {"points": vertices, "closed": True, **_checks.labels_value(control, label)}
-    return _checks.image_region(control, value, size, score, to_name, region_id)
+    return image_region(control, value, size, score, to_name, region_id)
 
 
 def polygon_from_pixels(
@@ -134,7 +135,7 @@ def keypoint(
         **_checks.labels_value(control, label),
     }
     parent = {} if parent_id is None else {"parentID": parent_id}
-    return _checks.image_region(control, value, size, score, to_name, region_id, parent)
+    return image_region(control, value, size, score, to_name, region_id, parent)
 
 
 def keypoint_from_pixels(
@@ -186,8 +187,8 @@ def ellipse(
         control: an ``EllipseLabels`` (``label`` required) or ``Ellipse`` control.
         x: centre, % of the image width.
         y: centre, % of the image height.
-        radius_x: % of the image width, > 0.
-        radius_y: % of the image height, > 0.
+        radius_x: % of the image width, > 0 and at most 50 (LS caps radii at 50).
+        radius_y: % of the image height, > 0 and at most 50.
         image_size: the image's natural ``(width, height)`` in pixels.
         label: one of the control's labels, or ``None`` for ``Ellipse``.
         rotation: degrees clockwise around the centre; normalised to [0, 360).
@@ -203,12 +204,12 @@ def ellipse(
     value = {
         "x": _checks.percent(x, "x"),
         "y": _checks.percent(y, "y"),
-        "radiusX": _checks.positive(radius_x, "radius_x"),
-        "radiusY": _checks.positive(radius_y, "radius_y"),
+        "radiusX": _radius(radius_x, "radius_x"),
+        "radiusY": _radius(radius_y, "radius_y"),
         "rotation": _checks.degrees(rotation),
         **_checks.labels_value(control, label),
     }
-    return _checks.image_region(control, value, size, score, to_name, region_id)
+    return image_region(control, value, size, score, to_name, region_id)
 
 
 def brush(
@@ -251,7 +252,15 @@ def brush(
             f"{image_size[0]}x{image_size[1]}; resize the mask to the image's natural size"
         )
     value = {"format": "rle", "rle": rle, **labels}
-    return _checks.image_region(control, value, (columns, rows), score, to_name, region_id)
+    return image_region(control, value, (columns, rows), score, to_name, region_id)
+
+
+def _radius(value: float, what: str) -> float:
+    # label_studio_sdk's EllipseValue caps radiusX and radiusY at 50 (% of the image side).
+    radius = _checks.positive(value, what)
+    if radius > 50.0 + _checks.PERCENT_TOLERANCE:
+        raise ValueError(f"{what} must be at most 50 (% of the image side), got {radius}")
+    return min(radius, 50.0)
 
 
 def _pixel(point: tuple[float, float], axis: int, what: str) -> float:

@@ -1,4 +1,4 @@
-"""The builder for tracked boxes on a video: ``VideoRectangle`` keyframe sequences."""
+"""Builders for videos: tracked boxes (``VideoRectangle``) and frame spans (``TimelineLabels``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 
 from prelabel.config import Control
 from prelabel.results import _checks
+from prelabel.results._assemble import make_region
 from prelabel.results._prediction import Region
 
-__all__ = ["Keyframe", "video_rectangle"]
+__all__ = ["Keyframe", "timeline_span", "video_rectangle"]
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,8 @@ class Keyframe:
         frame: LS frame number, from 1.
         x: left edge, % of the frame width.
         y: top edge, % of the frame height.
-        width: % of the frame width.
-        height: % of the frame height.
+        width: % of the frame width, at most 100.
+        height: % of the frame height, at most 100.
         enabled: ``False`` ends the box's lifespan here (LS stops interpolating after it).
     """
 
@@ -71,7 +72,7 @@ def video_rectangle(
 
     Raises:
         ValueError: a wrong control, an unknown label, no keyframes, frames out of order or
-            past ``frames_count``, or coordinates outside 0..100.
+            past ``frames_count``, or coordinates or sizes outside 0..100.
     """
     _checks.require_tag(control, "video_rectangle", "VideoRectangle")
     video = _checks.resolve_to_name(control, to_name)
@@ -93,8 +94,8 @@ def video_rectangle(
                 "frame": frame,
                 "x": _checks.percent(key.x, "x"),
                 "y": _checks.percent(key.y, "y"),
-                "width": _checks.positive(key.width, "width"),
-                "height": _checks.positive(key.height, "height"),
+                "width": _size(key.width, "width"),
+                "height": _size(key.height, "height"),
                 "rotation": 0,
                 "enabled": bool(key.enabled),
                 "time": frame / rate,
@@ -106,4 +107,48 @@ def video_rectangle(
         "sequence": sequence,
         "labels": [_checks.check_label(labels, label)],
     }
-    return _checks.make_region(control, value, score=score, to_name=video, region_id=region_id)
+    return make_region(control, value, score=score, to_name=video, region_id=region_id)
+
+
+def _size(value: float, what: str) -> float:
+    # LS's value model caps a keyframe's width and height at 100 (% of the frame).
+    _checks.positive(value, what)
+    return _checks.percent(value, what)
+
+
+def timeline_span(
+    control: Control,
+    *,
+    start: int,
+    end: int,
+    label: str,
+    score: float | None = None,
+    to_name: str | None = None,
+    region_id: str | None = None,
+) -> Region:
+    """Frames of a ``Video`` classified with a label, for a ``TimelineLabels`` control.
+
+    Args:
+        control: a ``TimelineLabels`` control.
+        start: the first frame, from 1 (LS's frame numbers).
+        end: the last frame (inclusive), ``>= start``; equal for a single frame.
+        label: one of the control's labels.
+        score: confidence in [0, 1].
+        to_name: the ``Video`` object, by default the control's first ``toName``.
+        region_id: the region id, by default a fresh one.
+
+    Returns:
+        A ``timelinelabels`` region with value ``{ranges: [{start, end}], timelinelabels}``,
+        one range per region as the LS editor saves it.
+    """
+    _checks.require_tag(control, "timeline_span", "TimelineLabels")
+    _checks.target_object(control, to_name, "timeline_span", "Video")
+    first = _checks.integer(start, "start", 1)
+    last = _checks.integer(end, "end", 1)
+    if last < first:
+        raise ValueError(f"need start <= end (frames), got start={first}, end={last}")
+    value = {
+        "ranges": [{"start": first, "end": last}],
+        **_checks.labels_value(control, label),
+    }
+    return make_region(control, value, score=score, to_name=to_name, region_id=region_id)

@@ -9,9 +9,10 @@ from typing import Any, ClassVar
 import pytest
 
 from prelabel.backend import Backend
-from prelabel.testing import make_target
-from prelabel.testing.checks import CHECKS, CheckSkipped
-from prelabel.testing.scenario import Scenario
+from prelabel.scenario import Scenario
+from prelabel.testing._run import make_target
+from prelabel.testing._target import CheckSkipped
+from prelabel.testing.checks import CHECKS
 
 __all__ = ["BackendConformance"]
 

@@ -9,107 +9,39 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from prelabel.backend import Backend, Context, TaskPredictions
+from prelabel.backend import Evaluation, TaskPredictions
 from prelabel.config import LabelConfig
 from prelabel.errors import ConfigError, UnsupportedConfig
-from prelabel.media import MediaResolver
-from prelabel.project import ProjectKey
 from prelabel.registry import load_backend
 from prelabel.results import Prediction
-from prelabel.settings import CoreSettings, check_environment
-from prelabel.testing._context import make_context, make_train_job
+from prelabel.scenario import Scenario
+from prelabel.settings import check_environment
+from prelabel.testing._context import make_train_job
+from prelabel.testing._target import (
+    CheckFailed,
+    CheckSkipped,
+    Target,
+    require,
+    scenarios_of,
+)
 from prelabel.testing.replay import check_http_replay
-from prelabel.testing.scenario import Scenario
 from prelabel.validation import region_problems
 
-__all__ = ["CHECKS", "CheckFailed", "CheckSkipped", "Target", "fixture", "fixtures"]
-
-
-class CheckFailed(AssertionError):
-    """A conformance check failed; the message says what broke."""
-
-
-class CheckSkipped(Exception):
-    """The check does not apply to this backend (the reason is the message)."""
-
-
-@dataclass
-class Target:
-    """The backend under test and its scenarios."""
-
-    backend_cls: type[Backend]
-    scenarios: Sequence[Scenario]
-    workdir: Path
-    entry_point: str | None = None
-    _instance: Backend | None = field(default=None, repr=False)
-
-    def backend(self) -> Backend:
-        """One loaded instance shared by the checks (loading can be slow)."""
-        if self._instance is None:
-            self._instance = self.backend_cls()
-            self._instance.load()
-        return self._instance
-
-    def core_settings(self, **overrides: Any) -> CoreSettings:
-        return CoreSettings(
-            model_dir=self.workdir / "model-dir", job_runner="external", **overrides
-        )
-
-    def context(
-        self, scenario: Scenario, *, model_dir: Path | None = None, interactive: bool = False
-    ) -> Context:
-        return make_context(
-            self.backend(),
-            scenario.label_config,
-            media=MediaResolver(self.core_settings()),
-            project=ProjectKey("1", 1700000000),
-            model_version="conformance",
-            model_dir=model_dir,
-            extra_params=scenario.settings,
-            interaction=scenario.interaction if interactive else (),
-        )
-
-
-def fixtures() -> list[str]:
-    """Names of the recorded LS 1.23.2 requests shipped with the kit."""
-    root = resources.files("prelabel.testing") / "fixtures" / "ls-1.23.2"
-    return sorted(p.name.removesuffix(".json") for p in root.iterdir() if p.name.endswith(".json"))
-
-
-def fixture(name: str) -> dict[str, Any]:
-    """A recorded LS 1.23.2 request: ``{"method", "path", "headers", "json"}``."""
-    path = resources.files("prelabel.testing") / "fixtures" / "ls-1.23.2" / f"{name}.json"
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
-
-
-def _scenarios(target: Target) -> Sequence[Scenario]:
-    _require(
-        bool(target.scenarios),
-        f"{target.backend_cls.__name__} has no conformance scenarios: implement "
-        "conformance_scenarios() or set `scenarios` on the test class.",
-    )
-    return target.scenarios
+__all__ = ["CHECKS"]
 
 
 def _predictions(output: TaskPredictions) -> list[Prediction]:
     if isinstance(output, Prediction):
         return [output]
     items = list(output)
-    _require(
+    require(
         bool(items) and all(isinstance(p, Prediction) for p in items),
         f"a task's output must be a Prediction or a non-empty list of them, got {output!r}",
     )
@@ -125,7 +57,7 @@ def check_entry_point(target: Target) -> None:
     if target.entry_point is None:
         raise CheckSkipped("the backend was given as a class, not an entry-point name")
     cls = load_backend(target.entry_point)
-    _require(
+    require(
         cls is target.backend_cls,
         f"entry point {target.entry_point!r} loads {cls}, not {target.backend_cls}",
     )
@@ -149,14 +81,12 @@ def check_lazy_imports(target: Target) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
-    _require(
+    require(
         proc.returncode == 0,
         f"importing and constructing the backend failed:\n{proc.stderr[-2000:]}",
     )
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-    _require(
-        not loaded, f"importing {cls.__module__} or calling {cls.__name__}() imported {loaded}"
-    )
+    require(not loaded, f"importing {cls.__module__} or calling {cls.__name__}() imported {loaded}")
 
 
 def check_settings(target: Target) -> None:
@@ -171,7 +101,7 @@ def check_settings(target: Target) -> None:
     try:
         check_environment({bogus: "1"}, {cls.env_prefix(): cls.Settings})
     except ConfigError as exc:
-        _require(bogus in str(exc), f"the error for an unknown key does not name it: {exc}")
+        require(bogus in str(exc), f"the error for an unknown key does not name it: {exc}")
     else:
         raise CheckFailed(f"an unknown variable {bogus} was accepted")
     try:
@@ -197,8 +127,8 @@ def check_predict_empty(target: Target) -> None:
 
     Troubleshooting: don't index ``tasks[0]``; map over the tasks you are given.
     """
-    out = target.backend().predict([], target.context(_scenarios(target)[0]))
-    _require(list(out) == [], f"predict([]) returned {out!r}")
+    out = target.backend().predict([], target.context(scenarios_of(target)[0]))
+    require(list(out) == [], f"predict([]) returned {out!r}")
 
 
 def check_one_per_task(target: Target) -> None:
@@ -207,9 +137,9 @@ def check_one_per_task(target: Target) -> None:
     Troubleshooting: return ``Prediction.empty()`` for tasks with nothing to predict; never
     skip a task. LS drops the whole batch when the counts differ.
     """
-    for scenario in _scenarios(target):
+    for scenario in scenarios_of(target):
         out = list(target.backend().predict(scenario.tasks, target.context(scenario)))
-        _require(
+        require(
             len(out) == len(scenario.tasks),
             f"{len(out)} predictions for {len(scenario.tasks)} tasks",
         )
@@ -222,13 +152,13 @@ def _check_regions(scenario: Scenario, outputs: Sequence[TaskPredictions], what:
     for output in outputs:
         for prediction in _predictions(output):
             if prediction.score is not None:
-                _require(
+                require(
                     0.0 <= prediction.score <= 1.0,
                     f"{what}: task score {prediction.score} outside [0, 1]",
                 )
             for region in prediction.result:
                 problems = region_problems(region.to_ls(), config)
-                _require(
+                require(
                     not problems,
                     f"{what}: region {region.to_ls()} is invalid: {'; '.join(problems)}",
                 )
@@ -240,7 +170,7 @@ def check_regions_valid(target: Target) -> None:
     Troubleshooting: build regions with ``prelabel.results`` builders, map model classes with
     ``LabelMap``, and convert pixels with the ``*_from_pixels``/``from_xyxy`` helpers.
     """
-    for scenario in _scenarios(target):
+    for scenario in scenarios_of(target):
         _check_regions(
             scenario, target.backend().predict(scenario.tasks, target.context(scenario)), "predict"
         )
@@ -263,9 +193,7 @@ def check_unsupported_config(target: Target) -> None:
             try:
                 backend.check_config(LabelConfig.parse(xml))
             except UnsupportedConfig as exc:
-                _require(
-                    bool(str(exc).strip()), "UnsupportedConfig needs a message for the LS user"
-                )
+                require(bool(str(exc).strip()), "UnsupportedConfig needs a message for the LS user")
                 return
             raise CheckFailed(f"check_config accepted a config with only a <{tag}> control")
     raise CheckSkipped("the backend fills every candidate control")
@@ -293,10 +221,37 @@ def check_templates(target: Target) -> None:
             backend.check_config(LabelConfig.parse(xml))
             accepted += 1
         except UnsupportedConfig as exc:
-            _require(bool(str(exc).strip()), f"{name}: UnsupportedConfig without a message")
+            require(bool(str(exc).strip()), f"{name}: UnsupportedConfig without a message")
         except Exception as exc:
             raise CheckFailed(f"{name}: check_config raised {type(exc).__name__}: {exc}") from exc
-    _require(accepted > 0, "the backend accepts none of Label Studio's 69 templates")
+    require(accepted > 0, "the backend accepts none of Label Studio's 69 templates")
+
+
+def _fitted(target: Target) -> tuple[Scenario, Path]:
+    """Train once on the first scenario with ``train_tasks``; later checks reuse the version."""
+    scenario = next((s for s in scenarios_of(target) if s.train_tasks), None)
+    require(scenario is not None, "a trainable backend needs a scenario with train_tasks")
+    assert scenario is not None
+    workdir = target.workdir / "fit"
+    if not (workdir / ".fitted").exists():
+        workdir.mkdir(parents=True, exist_ok=True)
+        ctx = target.context(scenario)
+        job = make_train_job(
+            target.backend(),
+            ctx.label_config,
+            copy.deepcopy([dict(t) for t in scenario.train_tasks]),
+            workdir=workdir,
+            media=ctx.media,
+            project=ctx.project,
+            extra_params=ctx.extra_params,
+            reason="conformance",
+        )
+        result = target.backend().fit(job)
+        require(
+            result is not None, "fit returned None for the scenario's train_tasks (nothing trained)"
+        )
+        (workdir / ".fitted").touch()
+    return scenario, workdir
 
 
 def check_fit(target: Target) -> None:
@@ -308,29 +263,43 @@ def check_fit(target: Target) -> None:
     backend = target.backend()
     if not backend.trainable:
         raise CheckSkipped("the backend does not train")
-    scenario = next((s for s in _scenarios(target) if s.train_tasks), None)
-    _require(scenario is not None, "a trainable backend needs a scenario with train_tasks")
-    assert scenario is not None
-    workdir = target.workdir / "fit"
-    workdir.mkdir(parents=True, exist_ok=True)
-    ctx = target.context(scenario)
-    job = make_train_job(
-        backend,
-        ctx.label_config,
-        copy.deepcopy([dict(t) for t in scenario.train_tasks]),
-        workdir=workdir,
-        media=ctx.media,
-        project=ctx.project,
-        extra_params=ctx.extra_params,
-        reason="conformance",
-    )
-    result = backend.fit(job)
-    _require(
-        result is not None, "fit returned None for the scenario's train_tasks (nothing trained)"
-    )
+    scenario, workdir = _fitted(target)
     out = list(backend.predict(scenario.tasks, target.context(scenario, model_dir=workdir)))
-    _require(len(out) == len(scenario.tasks), "after fit: one prediction per task")
+    require(len(out) == len(scenario.tasks), "after fit: one prediction per task")
     _check_regions(scenario, out, "after fit")
+
+
+def check_evaluate(target: Target) -> None:
+    """``evaluate`` scores the base and the trained version on annotated tasks, in [0, 1].
+
+    The promotion gate calls it for the challenger and the champion on the held-out tasks; a
+    version whose evaluation raises scores 0 and is never promoted.
+
+    Troubleshooting: return ``Evaluation(metric, value)`` with a short metric name and a
+    finite value in [0, 1], higher meaning better; run ``predict`` on unannotated copies of the
+    tasks (``prelabel.annotations.unannotated``) and compare with each task's
+    ``prelabel.annotations.judged_result``.
+    """
+    backend = target.backend()
+    if not backend.trainable:
+        raise CheckSkipped("the backend does not train, so no gate evaluates it")
+    scenario, workdir = _fitted(target)
+    tasks = copy.deepcopy([dict(t) for t in scenario.train_tasks])
+    for model_dir, which in ((None, "base"), (workdir, "trained")):
+        evaluation = backend.evaluate(tasks, target.context(scenario, model_dir=model_dir))
+        require(
+            isinstance(evaluation, Evaluation),
+            f"evaluate returned {evaluation!r} for the {which} version, not an Evaluation",
+        )
+        require(
+            isinstance(evaluation.metric, str) and bool(evaluation.metric.strip()),
+            f"the {which} version's Evaluation has no metric name",
+        )
+        value = evaluation.value
+        require(
+            isinstance(value, int | float) and math.isfinite(value) and 0.0 <= value <= 1.0,
+            f"the {which} version's {evaluation.metric} is {value!r}, not a number in [0, 1]",
+        )
 
 
 def check_interactive(target: Target) -> None:
@@ -342,11 +311,11 @@ def check_interactive(target: Target) -> None:
     backend = target.backend()
     if not backend.interactive:
         raise CheckSkipped("the backend is not interactive")
-    scenario = next((s for s in _scenarios(target) if s.interaction), None)
-    _require(scenario is not None, "an interactive backend needs a scenario with `interaction`")
+    scenario = next((s for s in scenarios_of(target) if s.interaction), None)
+    require(scenario is not None, "an interactive backend needs a scenario with `interaction`")
     assert scenario is not None
     out = list(backend.predict(scenario.tasks[:1], target.context(scenario, interactive=True)))
-    _require(len(out) == 1, f"{len(out)} predictions for 1 interactive task")
+    require(len(out) == 1, f"{len(out)} predictions for 1 interactive task")
     _check_regions(scenario, out, "interactive")
 
 
@@ -361,11 +330,7 @@ CHECKS: dict[str, Callable[[Target], None]] = {
     "unsupported_config": check_unsupported_config,
     "templates": check_templates,
     "fit": check_fit,
+    "evaluate": check_evaluate,
     "interactive": check_interactive,
     "http_replay": check_http_replay,
 }
-
-
-def iter_checks() -> Iterator[tuple[str, Callable[[Target], None]]]:
-    """The checks in their documented order."""
-    yield from CHECKS.items()

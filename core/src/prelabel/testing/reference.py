@@ -12,11 +12,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from prelabel import results as R
-from prelabel.backend import Backend, Context, TaskPredictions, TrainJob, TrainResult
+from prelabel.annotations import judged_result
+from prelabel.backend import Backend, Context, Evaluation, TaskPredictions, TrainJob, TrainResult
 from prelabel.results import Prediction
-from prelabel.testing.scenario import Scenario, annotated_task, text_task
+from prelabel.scenario import Scenario, annotated_task, text_task
 
-__all__ = ["REFERENCE_CONFIG", "BrokenCountBackend", "BrokenRegionBackend", "ReferenceBackend"]
+__all__ = [
+    "REFERENCE_CONFIG",
+    "BrokenCountBackend",
+    "BrokenEvaluationBackend",
+    "BrokenRegionBackend",
+    "ReferenceBackend",
+]
 
 REFERENCE_CONFIG = """<View>
   <Text name="text" value="$text"/>
@@ -70,7 +77,7 @@ class ReferenceBackend(Backend):
         memory: dict[str, str] = {}
         for task in job.tasks:
             text = task.get("data", {}).get("text")
-            for item in task["annotations"][-1].get("result", []):
+            for item in judged_result(task):
                 if item.get("type") == "choices" and isinstance(text, str):
                     memory[text] = item["value"]["choices"][0]
         if not memory:
@@ -107,3 +114,10 @@ class BrokenRegionBackend(ReferenceBackend):
             from_name="sentiment", to_name="text", type="choices", value={"choices": ["Neutral"]}
         )
         return [Prediction(result=[bogus]) for _ in tasks]
+
+
+class BrokenEvaluationBackend(ReferenceBackend):
+    """Reports its held-out score as a percentage (the gate needs a value in [0, 1])."""
+
+    def evaluate(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> Evaluation:
+        return Evaluation("accuracy_percent", 100.0 * super().evaluate(tasks, ctx).value)

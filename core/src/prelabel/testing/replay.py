@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from prelabel.testing.checks import Target
+from prelabel._server import create_app
+from prelabel.testing._target import CheckFailed, Target, fixture, fixtures, scenarios_of
 
 __all__ = ["check_http_replay"]
 
@@ -16,12 +16,9 @@ def check_http_replay(target: Target) -> None:
 
     Troubleshooting: the usual causes are ``check_config`` rejecting the scenario's config, a
     prediction that cannot be serialised, or an exception in ``predict`` for every task (the
-    server then answers with empty predictions: look at the log).
+    server then answers 500 with the exception's message; the traceback is in the log).
     """
-    from prelabel._server import create_app
-    from prelabel.testing.checks import CheckFailed, _scenarios, fixture, fixtures
-
-    scenario = _scenarios(target)[0]
+    scenario = scenarios_of(target)[0]
     app = create_app(target.backend(), target.core_settings(), load=False, start_jobs=False)
     client = app.test_client()
 
@@ -48,7 +45,7 @@ def check_http_replay(target: Target) -> None:
             project=setup["project"], label_config=scenario.label_config, tasks=list(scenario.tasks)
         )
         answer = client.post("/predict", json=body)
-        expect(answer.status_code == 200, f"{name}: /predict answered {answer.status_code}")
+        expect(answer.status_code == 200, f"{name}: /predict answered {answer.status}")
         results = answer.get_json()["results"]
         expect(
             len(results) == len(scenario.tasks),

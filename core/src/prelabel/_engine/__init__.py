@@ -1,0 +1,1 @@
+"""The engine: runtime, store, job queue and workers, training policies, prediction runner."""

@@ -1,0 +1,46 @@
+"""One training job in its own process: ``python -m prelabel._engine.jobprocess JOB_ID OUT``.
+
+Started by ``prelabel worker`` (:class:`prelabel._engine.worker.ChildJobs`), which has already
+claimed the job and heartbeats it. This process builds the runtime, loads the backend, runs
+the job and writes ``{"result": …}`` or ``{"error": "Type: message"}`` to ``OUT``; the worker
+records it. The backend's memory goes back to the system when the process exits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from prelabel._engine.runtime import build_runtime
+
+log = logging.getLogger("prelabel.jobprocess")
+
+
+def main(argv: list[str]) -> int:
+    """Run job ``argv[0]`` and write the outcome to ``argv[1]``."""
+    job_id, out = argv
+    logging.basicConfig(
+        level=os.environ.get("PRELABEL_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    answer: dict[str, Any]
+    try:
+        runtime = build_runtime()
+        runtime.backend.load()
+        answer = {"result": runtime.run_job(runtime.queue.get(job_id))}
+    except Exception as exc:
+        log.exception("Job %s failed", job_id)
+        answer = {"error": f"{type(exc).__name__}: {exc}"}
+    tmp = Path(f"{out}.tmp")
+    tmp.write_text(json.dumps(answer, default=str))
+    tmp.replace(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,107 @@
+"""Which training workers are alive: each ``prelabel worker`` beats into the shared database.
+
+``/health`` and ``/metrics`` read it (a backend that trains with no live worker queues jobs
+forever), and a worker starting on a host hands the jobs of that host's dead workers back to
+the queue at once instead of after ``PRELABEL_JOB_STALE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from prelabel._engine.db import Database
+
+__all__ = ["BEAT_SECONDS", "WorkerInfo", "WorkerRegistry", "new_worker_id", "pid_alive"]
+
+#: How often a worker records that it is alive; three missed beats and it counts as gone.
+BEAT_SECONDS = 5.0
+
+_SCHEMA = (
+    (
+        "CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, host TEXT NOT NULL,"
+        " pid INTEGER NOT NULL, started_at REAL NOT NULL, seen_at REAL NOT NULL)",
+    ),
+)
+
+
+def new_worker_id() -> str:
+    """``<host>:<pid>:<random>``: unique, and says where to look for the process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive, and not ours to judge
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True  # no /proc (not Linux): kill(0) succeeded
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A worker as last seen."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: float
+    seen_at: float
+
+
+class WorkerRegistry:
+    """Worker heartbeats in the store's SQLite file (table ``workers``)."""
+
+    def __init__(self, db_path: Path) -> None:
+        self._db = Database(db_path)
+        self._db.migrate("workers", _SCHEMA)
+
+    def beat(self, worker_id: str) -> None:
+        """Record that ``worker_id`` (made by :func:`new_worker_id`) is alive now."""
+        host, pid, _ = worker_id.rsplit(":", 2)
+        now = time.time()
+        self._db.connect().execute(
+            "INSERT INTO workers (id, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+            (worker_id, host, int(pid), now, now),
+        )
+
+    def forget(self, worker_id: str) -> None:
+        """A worker that stops cleanly removes itself."""
+        self._db.connect().execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+
+    def workers(self) -> list[WorkerInfo]:
+        """Every registered worker, most recently seen first."""
+        rows = self._db.connect().execute(
+            "SELECT id, host, pid, started_at, seen_at FROM workers ORDER BY seen_at DESC"
+        )
+        return [WorkerInfo(*tuple(row)) for row in rows]
+
+    def alive(self) -> int:
+        """How many workers were seen within three heartbeats."""
+        row = self._db.connect().execute(
+            "SELECT COUNT(*) FROM workers WHERE seen_at >= ?", (time.time() - 3 * BEAT_SECONDS,)
+        )
+        return int(row.fetchone()[0])
+
+    def dead_on_this_host(self) -> list[str]:
+        """Ids of registered workers of this host whose process is gone."""
+        host = socket.gethostname()
+        return [w.id for w in self.workers() if w.host == host and not pid_alive(w.pid)]
+
+    def prune(self, older_than: float) -> None:
+        """Forget workers not seen for ``older_than`` seconds (they are long gone)."""
+        self._db.connect().execute(
+            "DELETE FROM workers WHERE seen_at < ?", (time.time() - older_than,)
+        )

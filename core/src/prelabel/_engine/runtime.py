@@ -1,0 +1,312 @@
+"""The runtime: every service one backend needs, built once per process without Flask.
+
+``create_app`` (the HTTP server), ``prelabel worker`` (training jobs) and the kit's
+``make_context``/``make_train_job`` all start from :func:`build_runtime`, and the runtime is
+the only place that builds a :class:`~prelabel.Context` or a :class:`~prelabel.TrainJob`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from prelabel._engine.acceptance import AcceptanceTracker
+from prelabel._engine.bulk import run_predict_job
+from prelabel._engine.jobrunner import JobRunner
+from prelabel._engine.jobs import Job, JobQueue
+from prelabel._engine.liveness import WorkerRegistry
+from prelabel._engine.policy import ServedVersion, TrainingPolicy
+from prelabel._engine.runner import PredictionRunner
+from prelabel._engine.selector import SelectorSync
+from prelabel._engine.store import ProjectState, ProjectStore
+from prelabel._engine.telemetry import Telemetry
+from prelabel._engine.training import GatedTraining
+from prelabel._ls.client import LabelStudioClient
+from prelabel.backend import Backend, Context, TrainJob
+from prelabel.config import LabelConfig
+from prelabel.errors import InvalidExtraParams
+from prelabel.media import MediaResolver
+from prelabel.project import ProjectKey
+from prelabel.registry import discover, load_backend, select_backend
+from prelabel.settings import BackendSettings, CoreSettings, check_environment, load_settings
+
+__all__ = ["PolicyFactory", "Runtime", "build_runtime", "make_backend"]
+
+log = logging.getLogger(__name__)
+
+#: Builds the training policy for a runtime (the default: :class:`GatedTraining`).
+PolicyFactory = Callable[["Runtime"], TrainingPolicy]
+
+
+def make_backend(name: str | None = None, settings: CoreSettings | None = None) -> Backend:
+    """Instantiate the selected backend with its settings from the environment (not loaded)."""
+    settings = settings or load_settings(CoreSettings)
+    cls = load_backend(select_backend(name or settings.backend))
+    others = [f"PRELABEL_{n.upper()}_" for n in discover() if n != cls.name]
+    check_environment(os.environ, {cls.env_prefix(): cls.Settings}, ignore_prefixes=others)
+    return cls()
+
+
+@dataclass(eq=False)
+class Runtime:
+    """The process-wide services of one backend; see :func:`build_runtime`."""
+
+    backend: Backend
+    settings: CoreSettings
+    store: ProjectStore
+    queue: JobQueue
+    acceptance: AcceptanceTracker
+    telemetry: Telemetry
+    media: MediaResolver
+    runner: PredictionRunner
+    workers: WorkerRegistry
+    policy: TrainingPolicy = field(init=False)
+    selector: SelectorSync = field(init=False)
+    job_runner: JobRunner | None = None
+    _settings_cache: dict[str, BackendSettings] = field(default_factory=dict)
+    _data_dirs: set[Path] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- per project -----------------------------------------------------------------------
+
+    def served_version(self, state: ProjectState) -> ServedVersion:
+        """The version a project is served with (the training policy decides)."""
+        return self.policy.served_version(state)
+
+    def settings_for(self, extra_params: Mapping[str, Any]) -> BackendSettings:
+        """Backend settings with a project's ``extra_params`` applied (bad ones: 422)."""
+        base = self.backend.settings
+        if not extra_params:
+            return base
+        cache_key = json.dumps(extra_params, sort_keys=True, default=str)
+        cached = self._settings_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        try:
+            merged = type(base).model_validate({**base.model_dump(), **extra_params})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            known = ", ".join(sorted(type(base).model_fields)) or "none"
+            raise InvalidExtraParams(
+                f"Invalid extra_params for the {self.backend.name} backend: {problems}. "
+                f"Accepted keys: {known}."
+            ) from None
+        if len(self._settings_cache) < 256:
+            self._settings_cache[cache_key] = merged
+        return merged
+
+    def media_for(
+        self, state: ProjectState, params: Mapping[str, Any] | None = None
+    ) -> MediaResolver:
+        """A media resolver with the project's ``/setup`` credentials and the request's login."""
+        params = params or {}
+        login, password = params.get("login"), params.get("password")
+        return self.media.with_credentials(
+            hostname=state.hostname,
+            access_token=state.access_token,
+            login=login if isinstance(login, str) else None,
+            password=password if isinstance(password, str) else None,
+        )
+
+    def client_for(self, state: ProjectState) -> LabelStudioClient | None:
+        """The LS API client: from LABEL_STUDIO_URL/API_KEY, else from ``/setup``'s values."""
+        # The resolver keeps one client per (LS URL, key), so access tokens are reused.
+        return self.media_for(state).client
+
+    def ls_api(self) -> LabelStudioClient | None:
+        """The client configured by ``LABEL_STUDIO_URL`` and ``LABEL_STUDIO_API_KEY``, if both are.
+
+        What prelabel uses to act on projects by itself (re-predicting, selecting versions);
+        ``/setup``'s hostname and token only ever fetch media and annotations.
+        """
+        client = self.media.client
+        return client if client is not None and client.token_kind != "none" else None
+
+    def data_dir(self, key: ProjectKey) -> Path:
+        """``<model dir>/projects/<slug>/data``: the project's directory for backend data."""
+        path = self.store.root / "projects" / key.slug / "data"
+        if path not in self._data_dirs:
+            path.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                self._data_dirs.add(path)
+        return path
+
+    # -- what backends are handed ---------------------------------------------------------------
+
+    def context(
+        self,
+        state: ProjectState,
+        *,
+        label_config: LabelConfig,
+        served: ServedVersion | None = None,
+        params: Mapping[str, Any] | None = None,
+        interaction: Sequence[Mapping[str, Any]] = (),
+        media: MediaResolver | None = None,
+    ) -> Context:
+        """The :class:`~prelabel.Context` for one call of ``predict`` or ``evaluate``.
+
+        Args:
+            state: the project.
+            label_config: the labeling config of the call.
+            served: the version to run; by default the one the project is served with.
+            params: the request's ``params`` (``login``/``password`` for task URLs).
+            interaction: ``params.context.result`` of an interactive call.
+            media: a resolver to use instead of the project's (tests).
+        """
+        served = served or self.served_version(state)
+        params = params or {}
+        return Context(
+            project=state.key,
+            label_config=label_config,
+            model_version=served.name,
+            model_dir=served.path,
+            settings=self.settings_for(state.extra_params),
+            extra_params=state.extra_params,
+            media=media or self.media_for(state, params),
+            data_dir=self.data_dir(state.key),
+            interaction=list(interaction),
+            params={k: v for k, v in params.items() if k != "context"},
+        )
+
+    def train_job(
+        self,
+        state: ProjectState,
+        *,
+        label_config: LabelConfig,
+        tasks: Sequence[Mapping[str, Any]],
+        holdout: Sequence[Mapping[str, Any]] = (),
+        workdir: Path,
+        reason: str = "",
+        served: ServedVersion | None = None,
+        media: MediaResolver | None = None,
+    ) -> TrainJob:
+        """The :class:`~prelabel.TrainJob` one ``fit`` call gets.
+
+        ``base_dir`` is the artifacts of ``served`` (by default the version the project is
+        served with), which ``fit`` fine-tunes from.
+        """
+        return TrainJob(
+            project=state.key,
+            label_config=label_config,
+            tasks=[dict(t) for t in tasks],
+            holdout=[dict(t) for t in holdout],
+            workdir=workdir,
+            base_dir=(served or self.served_version(state)).path,
+            settings=self.settings_for(state.extra_params),
+            media=media or self.media_for(state),
+            data_dir=self.data_dir(state.key),
+            reason=reason,
+        )
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def run_job(self, job: Job) -> dict[str, Any]:
+        """Run one queued job (the job runner's handler): ``predict`` jobs pre-annotate the
+        project in LS, every other kind goes to the training policy."""
+        if job.kind == "predict":
+            return run_predict_job(self, job)
+        return self.policy.run(job)
+
+    def start_job_thread(self) -> None:
+        """Run training jobs in a daemon thread of this process."""
+        if self.job_runner is None:
+            self.job_runner = JobRunner(self.queue, self.run_job)
+        self.job_runner.start()
+
+    def wake_jobs(self) -> None:
+        """Tell this process's job thread (if any) that a job was queued."""
+        if self.job_runner is not None:
+            self.job_runner.wake()
+
+    def training_status(self) -> dict[str, Any]:
+        """How training jobs get run, for ``/health``: the runner and the live workers."""
+        if not self.policy.trains:
+            return {"trains": False}
+        runner = self.settings.job_runner
+        if runner == "thread":
+            alive = int(self.job_runner is not None and self.job_runner.alive)
+        else:
+            alive = self.workers.alive()
+        status: dict[str, Any] = {"trains": True, "runner": runner, "workers": alive}
+        if not alive:
+            status["problem"] = "no training worker is running: jobs queue until one starts" + (
+                " (start `prelabel worker`)" if runner == "external" else ""
+            )
+        return status
+
+    def record_acceptance(
+        self, key: ProjectKey, task: Mapping[str, Any], annotation: Mapping[str, Any]
+    ) -> None:
+        """Score an annotation against the prediction shown for its task (never raises)."""
+        try:
+            self.acceptance.record_annotation(key, task, annotation)
+        except Exception:
+            # Metrics must never cost an annotation event.
+            log.exception("Could not record acceptance for project %s.", key)
+
+
+def build_runtime(
+    backend: Backend | None = None,
+    settings: CoreSettings | None = None,
+    *,
+    policy: PolicyFactory = GatedTraining,
+    media: MediaResolver | None = None,
+    adopt: bool = True,
+) -> Runtime:
+    """Build the services for ``backend`` (not loaded: call ``runtime.backend.load()``).
+
+    Args:
+        backend: the backend; by default the one selected by ``PRELABEL_BACKEND`` (or the only
+            one installed), configured from the environment.
+        settings: core settings; by default from the environment.
+        policy: builds the training policy; the gated champion/challenger loop by default.
+        media: the media resolver; by default one from ``settings`` (tests pass their own).
+        adopt: make ``settings.model_dir`` the backend's :attr:`~prelabel.Backend.home`
+            (where it resolves weights); the kit's helpers, which run on scratch directories,
+            leave the backend's own.
+    """
+    settings = settings or load_settings(CoreSettings)
+    backend = backend or make_backend(settings=settings)
+    if adopt:
+        backend.home = settings.model_dir
+    settings.model_dir.mkdir(parents=True, exist_ok=True)
+    store = ProjectStore(settings.model_dir)
+    queue = JobQueue(store.db_path, stale_after=settings.job_stale_seconds)
+    acceptance = AcceptanceTracker(store.db_path)
+    workers = WorkerRegistry(store.db_path)
+    telemetry = Telemetry(
+        backend.name,
+        queue.counts,
+        live_workers=None if settings.job_runner == "thread" else workers.alive,
+    )
+    runner = PredictionRunner(
+        backend,
+        score_policy=settings.score_policy,
+        control_fraction=settings.control_fraction,
+        on_stats=telemetry.observe_run,
+        on_served=acceptance.record_served_later,
+    )
+    runtime = Runtime(
+        backend=backend,
+        settings=settings,
+        store=store,
+        queue=queue,
+        acceptance=acceptance,
+        telemetry=telemetry,
+        media=media or MediaResolver(settings),
+        runner=runner,
+        workers=workers,
+    )
+    runtime.policy = policy(runtime)
+    runtime.selector = SelectorSync(lambda state: runtime.ls_api())
+    return runtime

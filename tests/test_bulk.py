@@ -1,0 +1,195 @@
+"""Bulk pre-annotation: a live project through LS's API, and LS export files, resumable."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_ls_project import TOKEN, FakeProjectLS
+
+from prelabel._engine.bulk import ExportFile, Progress, live_predictions, predict_in_batches
+from prelabel._engine.bulk_run import ProgressLine, predict_export, predict_project
+from prelabel._engine.runtime import build_runtime
+from prelabel._ls.client import LabelStudioClient
+from prelabel.errors import ConfigError
+from prelabel.project import ProjectKey
+from prelabel.settings import CoreSettings
+from prelabel.testing.reference import REFERENCE_CONFIG, ReferenceBackend
+
+VERSION = "reference-0"
+
+
+def _task(i: int, text: str, **extra: Any) -> dict[str, Any]:
+    return {"id": i, "data": {"text": text}, "total_annotations": 0, **extra}
+
+
+class Versioned(ReferenceBackend):
+    version = VERSION  # a fixed base version name for the assertions
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    settings = CoreSettings(model_dir=tmp_path / "models", job_runner="external")
+    return build_runtime(Versioned(), settings)
+
+
+def _client(url: str) -> LabelStudioClient:
+    return LabelStudioClient(url, TOKEN)
+
+
+def test_a_live_run_predicts_only_unlabeled_tasks_without_the_version(runtime, loopback):
+    tasks = [_task(i, "positive news" if i % 2 else "negative news") for i in range(1, 251)]
+    tasks[0]["predictions"] = [{"model_version": VERSION, "result": []}]  # already predicted
+    tasks[1]["total_annotations"] = 1  # labelled: left alone
+    tasks[2]["predictions"] = [{"model_version": "older", "result": []}]  # other version: predict
+    ls = FakeProjectLS(tasks, label_config=REFERENCE_CONFIG)
+    progress, stopped = predict_project(
+        runtime,
+        _client(loopback(ls)),
+        7,
+        unlabeled_only=True,
+        batch_size=40,
+        concurrency=2,
+        show=ProgressLine(interval=0),
+    )
+    assert not stopped
+    ours = [p for p in ls.predictions() if p["model_version"] == VERSION]
+    predicted = sorted(p["task"] for p in ours)
+    # task 1 had this version already; every pending task got exactly one
+    assert predicted == [1, *range(3, 251)]
+    assert (progress.done, progress.skipped, progress.total) == (248, 2, 250)
+    by_task = {p["task"]: p for p in ours}
+    assert by_task[3]["result"][0]["value"]["choices"] == ["Positive"]
+    assert by_task[4]["result"][0]["value"]["choices"] == ["Negative"]
+    assert by_task[3]["score"] == pytest.approx(0.6)
+    pages = [path for method, path in ls.requests if path == "/api/tasks"]
+    assert len(pages) == 3  # 100 per page, no page past the end needed
+    imports = [path for method, path in ls.requests if path.endswith("/import/predictions")]
+    assert len(imports) == 7  # ceil(248 / 40): stored batch by batch
+
+
+def test_an_interrupted_live_run_resumes_without_duplicates_or_gaps(runtime, loopback):
+    ls = FakeProjectLS([_task(i, "positive") for i in range(1, 101)], label_config=REFERENCE_CONFIG)
+    client = _client(loopback(ls))
+    stop = threading.Event()
+    progress = Progress()
+    tasks, post = live_predictions(client, "7", VERSION, progress, unlabeled_only=True)
+
+    def predict(batch):
+        stop.set()  # Ctrl-C during the first batch: it is still stored, no other starts
+        return runtime.runner.run(batch, _ctx(runtime))
+
+    predict_in_batches(predict, tasks, post, batch_size=30, progress=progress, stop=stop)
+    assert sorted(p["task"] for p in ls.predictions()) == list(range(1, 31))
+    progress, stopped = predict_project(
+        runtime, client, 7, unlabeled_only=True, batch_size=30, concurrency=1,
+        show=ProgressLine(interval=0),
+    )  # fmt: skip
+    assert not stopped and progress.skipped == 30 and progress.done == 70
+    assert sorted(p["task"] for p in ls.predictions()) == list(range(1, 101))
+
+
+def test_a_failed_post_stops_the_run_and_loses_nothing_already_stored(runtime, loopback):
+    ls = FakeProjectLS([_task(i, "positive") for i in range(1, 61)], label_config=REFERENCE_CONFIG)
+    client = _client(loopback(ls))
+    ls.fail_imports = 0
+    original = ls.dispatch
+    calls = {"n": 0}
+
+    def flaky(request):
+        if request.path.endswith("/import/predictions"):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                ls.fail_imports = 1
+        return original(request)
+
+    ls.dispatch = flaky  # type: ignore[method-assign]
+    with pytest.raises(Exception, match="HTTP 500"):
+        predict_project(runtime, client, 7, unlabeled_only=True, batch_size=20, concurrency=1,
+                        show=ProgressLine(interval=0))  # fmt: skip
+    assert sorted(p["task"] for p in ls.predictions()) == list(range(1, 21))
+    predict_project(runtime, client, 7, unlabeled_only=True, batch_size=20, concurrency=1,
+                    show=ProgressLine(interval=0))  # fmt: skip
+    assert sorted(p["task"] for p in ls.predictions()) == list(range(1, 61))
+
+
+def _ctx(runtime):
+    from prelabel._engine.store import ProjectState
+    from prelabel.config import LabelConfig
+
+    return runtime.context(
+        ProjectState(ProjectKey("7", 1795806764)), label_config=LabelConfig.cached(REFERENCE_CONFIG)
+    )
+
+
+def _export(tmp_path: Path, n: int) -> Path:
+    rows = [
+        {"id": 100 + i, "data": {"text": "positive" if i % 2 else "negative"}, "annotations": []}
+        for i in range(n)
+    ]
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def test_an_export_becomes_an_import_file_with_one_prediction_per_task(runtime, tmp_path):
+    source, out = _export(tmp_path, 9), tmp_path / "import.json"
+    progress, stopped = predict_export(
+        runtime, source, out, label_config=REFERENCE_CONFIG, project=ProjectKey("0"),
+        batch_size=4, concurrency=1, show=ProgressLine(interval=0),
+    )  # fmt: skip
+    assert not stopped and progress.done == 9
+    rows = json.loads(out.read_text())
+    assert [r["data"] for r in rows] == [r["data"] for r in json.loads(source.read_text())]
+    assert all(len(r["predictions"]) == 1 for r in rows)
+    assert rows[1]["predictions"][0]["result"][0]["value"]["choices"] == ["Positive"]
+    assert rows[0]["predictions"][0]["model_version"] == VERSION
+    assert "task" not in rows[0]["predictions"][0]  # LS's import format
+    assert not out.with_name("import.json.partial.jsonl").exists()
+
+
+def test_an_interrupted_export_run_resumes_from_its_journal(runtime, tmp_path):
+    source, out = _export(tmp_path, 10), tmp_path / "import.json"
+    export = ExportFile(source, out)
+    stop = threading.Event()
+
+    def predict(batch):
+        stop.set()
+        return runtime.runner.run(batch, _ctx(runtime))
+
+    predict_in_batches(predict, [export.pending(VERSION)], export.append, batch_size=3, stop=stop)
+    assert not out.exists() and len(ExportFile(source, out).done) == 3
+    progress, stopped = predict_export(
+        runtime, source, out, label_config=REFERENCE_CONFIG, project=ProjectKey("0"),
+        batch_size=3, concurrency=1, show=ProgressLine(interval=0),
+    )  # fmt: skip
+    assert not stopped and (progress.skipped, progress.done) == (3, 7)
+    rows = json.loads(out.read_text())
+    assert [len(r["predictions"]) for r in rows] == [1] * 10
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "Cannot read"),
+        ('{"data": {}}', "expected a list of tasks"),
+        ('[{"text": "a flat JSON-MIN row"}]', 'each with a "data" object'),
+    ],
+)
+def test_a_file_that_is_not_an_ls_export_is_refused_clearly(tmp_path, content, message):
+    source = tmp_path / "export.json"
+    source.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        ExportFile(source, tmp_path / "out.json")
+
+
+def test_progress_reports_rate_and_eta():
+    progress = Progress(total=100, skipped=20)
+    progress.started -= 10
+    progress.done = 40
+    assert progress.rate == pytest.approx(4.0, rel=0.05)
+    assert progress.eta == pytest.approx(10.0, rel=0.05)  # 40 left at 4 tasks/s
+    assert Progress().eta is None
