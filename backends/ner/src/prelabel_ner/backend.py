@@ -99,11 +99,15 @@ class Found:
 
 
 @contextmanager
-def _threads(count: int) -> Iterator[None]:
+def training_threads(settings: NerBackend.Settings) -> Iterator[None]:
+    """torch on ``train_threads`` (default: half the cores) for a training job, then as before.
+
+    The job runner fits and gates (``evaluate``) in the training process, beside serving.
+    """
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(count)
+    torch.set_num_threads(torch_threads(settings.train_threads, 2))
     try:
         yield
     finally:
@@ -297,9 +301,16 @@ class NerBackend(Backend):
 
     def evaluate(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> Evaluation:
         """Span-level micro F1 on ``tasks``: a span counts when its control, start, end and label
-        all match the judged annotation's (1.0 when neither side has any span)."""
+        all match the judged annotation's (1.0 when neither side has any span).
+
+        The promotion gate calls it in the training job, so it runs on the training threads.
+        """
+        settings = ctx.settings
+        assert isinstance(settings, self.Settings)
+        with training_threads(settings):
+            found_by_task = self._find(unannotated(tasks), ctx)
         hits = predicted = annotated = 0
-        for task, found in zip(tasks, self._find(unannotated(tasks), ctx), strict=True):
+        for task, found in zip(tasks, found_by_task, strict=True):
             result = judged_result(task)
             for item in found:
                 gold = set(item.document.gold(item.control, result)) if item.document else set()
@@ -330,7 +341,7 @@ class NerBackend(Backend):
         )
         metrics: dict[str, float] = {}
         trained = False
-        with _threads(torch_threads(settings.train_threads, 2)):
+        with training_threads(settings):
             for control in ner_controls(job.label_config):
                 served = artifact_dir(job.base_dir, control.name) if job.base_dir else None
                 if served is not None and not (served / "config.json").is_file():
