@@ -17,6 +17,9 @@ from prelabel_ner.documents import Document
 from prelabel_ner.hypertext import HtmlDocument
 from prelabel_ner.synthetic import HTML_CONFIG, NER_CONFIG, annotated_task, corpus, html_task
 
+# Building and training the test models takes seconds alone, minutes on a busy shared machine.
+pytestmark = pytest.mark.timeout(900)
+
 SENTENCES = [
     # An astral emoji before the entities: UTF-16 offsets would be one too large.
     ("Yesterday Anna Schmidt flew to Berlin 🎉 to meet Ravi Patel .", [(10, 22, "PER"), (31, 37, "LOC"), (48, 58, "PER")]),
@@ -265,6 +268,19 @@ def test_missing_model_offline_says_where_to_put_it(monkeypatch):
         BackendLoadError, match=r"HF_HUB_OFFLINE=1.*hf download no-such-org/no-such-ner-model"
     ):
         backend.load()
+
+
+def test_model_names_resolve_inside_the_model_dir_or_as_hub_ids(tmp_path):
+    from prelabel_ner.models import resolve_source
+
+    (tmp_path / "custom" / "ner").mkdir(parents=True)
+    assert resolve_source("custom/ner", tmp_path) == str((tmp_path / "custom" / "ner").resolve())
+    assert resolve_source("dslim/bert-base-NER", tmp_path) == "dslim/bert-base-NER"
+    assert resolve_source(str(tmp_path / "custom"), tmp_path) == str(tmp_path / "custom")
+    with pytest.raises(BackendLoadError, match="only inside PRELABEL_MODEL_DIR"):
+        resolve_source("../elsewhere", tmp_path / "custom")
+    with pytest.raises(BackendLoadError, match="does not exist"):
+        resolve_source(str(tmp_path / "missing"), tmp_path)
 
 
 def test_an_encoder_is_refused_as_the_ner_model(tmp_path):

@@ -13,6 +13,9 @@ from prelabel_ner.inference import tag_texts, windows
 from prelabel_ner.models import prepare
 from prelabel_ner.synthetic import corpus
 
+# Building and training the test models takes seconds alone, minutes on a busy shared machine.
+pytestmark = pytest.mark.timeout(900)
+
 
 @given(st.integers(0, 400), st.integers(2, 64), st.integers(0, 80))
 def test_windows_keep_every_token_once_with_context(length, size, overlap):

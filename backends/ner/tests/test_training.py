@@ -13,6 +13,9 @@ from prelabel_ner.synthetic import HTML_CONFIG, NER_CONFIG, annotated_task, corp
 from prelabel_ner.tags import TagSet, bio_tags
 from prelabel_ner.training import artifact_dir, grow_head, word_labels
 
+# Building and training the test models takes seconds alone, minutes on a busy shared machine.
+pytestmark = pytest.mark.timeout(900)
+
 TAGS = {tag: i for i, tag in enumerate(bio_tags(["PER", "LOC"]))}
 
 

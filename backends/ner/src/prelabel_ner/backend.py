@@ -8,6 +8,8 @@ the base model, else a small pretrained encoder (``PRELABEL_NER_ENCODER``).
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import os
 import shutil
@@ -42,7 +44,7 @@ from prelabel.annotations import judged_annotation, judged_result, unannotated
 from prelabel_ner.documents import SUPPORTED, Document, read_document
 from prelabel_ner.entities import Spans, find_spans
 from prelabel_ner.inference import tag_texts
-from prelabel_ner.models import LoadedModel, ModelCache, torch_threads
+from prelabel_ner.models import LoadedModel, ModelCache, resolve_source, torch_threads
 from prelabel_ner.training import Example, TrainOptions, artifact_dir, fine_tune
 
 if TYPE_CHECKING:
@@ -209,9 +211,8 @@ class NerBackend(Backend):
             tag_texts(model, ["Warm-up text."], batch_size=1, overlap=0)
 
     def _base(self, settings: NerBackend.Settings) -> LoadedModel:
-        return self.models.base(
-            settings.model, max_length=settings.max_length, device=settings.device
-        )
+        source = resolve_source(settings.model, self.home)
+        return self.models.base(source, max_length=settings.max_length, device=settings.device)
 
     def check_config(self, config: LabelConfig) -> None:
         super().check_config(config)
@@ -258,16 +259,25 @@ class NerBackend(Backend):
             group = groups.setdefault((id(model), control.objects[0].name), (model, []))
             group[1].append(control)
         for model, controls in groups.values():
-            rows = [i for i in range(len(tasks)) if document(i, controls[0]) is not None]
-            texts = [documents[(i, controls[0].objects[0].name)].text for i in rows]  # type: ignore[union-attr]
-            tagged = tag_texts(
-                model, texts, batch_size=settings.batch_size, overlap=settings.window_overlap
+            texts = {i: doc.text for i in range(len(tasks)) if (doc := document(i, controls[0]))}
+            tagged = dict(
+                zip(
+                    texts,
+                    tag_texts(
+                        model,
+                        list(texts.values()),
+                        batch_size=settings.batch_size,
+                        overlap=settings.window_overlap,
+                    ),
+                    strict=True,
+                )
             )
             for control in controls:
                 label_map = LabelMap.build(control, model.tagset.types)
-                spans = dict(zip(rows, tagged, strict=True))
                 for i in range(len(tasks)):
-                    found = find_spans(spans[i], model.tagset, label_map) if i in spans else Spans()
+                    found = (
+                        find_spans(tagged[i], model.tagset, label_map) if i in tagged else Spans()
+                    )
                     self.stats.add(found.unmapped)
                     out[i].append(Found(control, document(i, control), found))
         return out
@@ -361,11 +371,15 @@ class NerBackend(Backend):
                     if served is not None:
                         shutil.copytree(served, target)
                     continue
-                source = str(served) if served else settings.model or settings.encoder
+                source = str(served) if served else self._start(settings)
                 found = fine_tune(source, control, examples, target, options)
                 metrics.update({f"{control.name}.{k}": v for k, v in found.items()})
                 trained = True
         return TrainResult(metrics=metrics) if trained else None
+
+    def _start(self, settings: NerBackend.Settings) -> str:
+        """What a control without a trained version fine-tunes from."""
+        return resolve_source(settings.model or settings.encoder, self.home)
 
     @staticmethod
     def _examples(job: TrainJob, control: Control) -> list[Example]:
@@ -390,16 +404,12 @@ class NerBackend(Backend):
         return conformance_scenarios(_tiny_model())
 
 
+@functools.cache
 def _tiny_model() -> Path:
-    """The tiny model ``prelabel check ner`` predicts and trains with, built once per machine."""
+    """The tiny model ``prelabel check ner`` predicts and trains with, built once per process
+    in a private temporary directory (removed at exit)."""
     from prelabel_ner.synthetic import build_tiny_model
 
-    target = Path(tempfile.gettempdir()) / "prelabel-ner-check-model-v1"
-    if not (target / "config.json").is_file():
-        staging = Path(tempfile.mkdtemp(prefix="prelabel-ner-check-"))
-        build_tiny_model(staging / "model")
-        try:
-            (staging / "model").rename(target)
-        except OSError:  # another process built it first
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    root = Path(tempfile.mkdtemp(prefix="prelabel-ner-check-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return build_tiny_model(root / "model")

@@ -1,9 +1,10 @@
 """Loading token-classification models, once per process, and the thread counts torch uses.
 
 A model is named by a Hugging Face id (``dslim/bert-base-NER``: from the local Hugging Face
-cache, downloaded into it unless ``HF_HUB_OFFLINE=1``) or by a local directory written with
-``save_pretrained`` (fine-tuned versions are such directories). Base models are loaded once
-per process and shared by every project; fine-tuned ones stay in an LRU of bounded size.
+cache, downloaded into it unless ``HF_HUB_OFFLINE=1``) or by a directory written with
+``save_pretrained`` (fine-tuned versions are such directories): an absolute path, or a path
+relative to ``PRELABEL_MODEL_DIR``, which ``..`` cannot leave. Base models are loaded once per
+process and shared by every project; fine-tuned ones stay in an LRU of bounded size.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from typing import Any
 from prelabel import BackendLoadError
 from prelabel_ner.tags import TagSet
 
-__all__ = ["LoadedModel", "ModelCache", "available_cores", "open_model", "torch_threads"]
+__all__ = [
+    "LoadedModel",
+    "ModelCache",
+    "available_cores",
+    "open_model",
+    "open_pretrained",
+    "resolve_source",
+    "torch_threads",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,27 +86,49 @@ def _not_found(name: str, exc: Exception) -> BackendLoadError:
     return BackendLoadError(f"Could not load the model {name!r}: {why}.")
 
 
-def open_pretrained(name: str, *, num_labels: int | None = None) -> tuple[Any, Any]:
-    """``(tokenizer, model)`` for ``name``, with errors that say where the files go.
+def resolve_source(name: str, home: Path) -> str:
+    """The directory or Hugging Face id to load the model called ``name`` from.
 
     Args:
-        name: a Hugging Face id or a local directory.
-        num_labels: for an encoder without a token-classification head, the size of the new
-            head; ``None`` keeps the checkpoint's own head.
+        name: an absolute directory, a directory relative to ``home``, or a Hugging Face id
+            (what a relative name is when ``home`` has no such directory).
+        home: the weights root (``PRELABEL_MODEL_DIR``).
+
+    Raises:
+        BackendLoadError: the name is empty, an absolute path that is not a directory, or a
+            relative path leading out of ``home``.
     """
+    name = name.strip()
+    if not name:
+        raise BackendLoadError("An empty model name was configured (PRELABEL_NER_MODEL/ENCODER).")
+    path = Path(name).expanduser()
+    if path.is_absolute():
+        if not path.is_dir():
+            raise BackendLoadError(f"The model directory {name!r} does not exist.")
+        return str(path)
+    base = home.resolve()
+    candidate = (base / path).resolve()
+    if not candidate.is_relative_to(base):
+        raise BackendLoadError(
+            f"Refusing model path {name!r}: relative paths are read only inside "
+            f"PRELABEL_MODEL_DIR ({base})."
+        )
+    return str(candidate) if candidate.is_dir() else name
+
+
+def open_pretrained(source: str) -> tuple[Any, Any]:
+    """``(tokenizer, model)`` from a directory or Hugging Face id (see :func:`resolve_source`),
+    with errors that say where the files go. An encoder gets a fresh token-classification head."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    local = Path(name).expanduser()
-    source = str(local) if local.is_dir() else name
-    options: dict[str, Any] = {} if num_labels is None else {"num_labels": num_labels}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForTokenClassification.from_pretrained(source, **options)
+        model = AutoModelForTokenClassification.from_pretrained(source)
     except (OSError, ValueError) as exc:  # missing files, unknown ids, foreign checkpoints
-        raise _not_found(name, exc) from exc
+        raise _not_found(source, exc) from exc
     if not getattr(tokenizer, "is_fast", False):
         raise BackendLoadError(
-            f"The model {name!r} has no fast tokenizer (tokenizer.json); the ner backend needs "
+            f"The model {source!r} has no fast tokenizer (tokenizer.json); the ner backend needs "
             "one for character offsets. Convert it with transformers and save it again."
         )
     return tokenizer, model
@@ -144,7 +175,7 @@ def prepare(key: str, tokenizer: Any, model: Any, *, max_length: int, device: st
 
 
 def open_model(name: str, *, max_length: int, device: str) -> LoadedModel:
-    """Load a trained token classifier for inference.
+    """Load a trained token classifier for inference from a directory or Hugging Face id.
 
     Raises:
         BackendLoadError: the model cannot be found or loaded, has no fast tokenizer, or is
