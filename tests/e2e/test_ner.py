@@ -37,7 +37,7 @@ LABELS = {"PER": "Person", "ORG": "Organization", "LOC": "Location"}
 #: Fast learning for the tiny model (a real deployment keeps the defaults).
 TRAINING = {
     "PRELABEL_NER_LEARNING_RATE": "3e-3",
-    "PRELABEL_NER_EPOCHS": "12",
+    "PRELABEL_NER_EPOCHS": "20",
     "PRELABEL_NER_FREEZE_EMBEDDINGS": "false",
 }
 
@@ -64,7 +64,15 @@ def base_model(tmp_path_factory):
 def ner_backend(backends, label_studio, base_model, e2e):
     prelabel = str(Path(sys.executable).with_name("prelabel"))
     argv = [prelabel, "serve", "ner", "--host", "127.0.0.1", "--port", "{port}"]
-    env = {"HF_HUB_OFFLINE": "1", "PRELABEL_NER_MODEL": str(base_model), **TRAINING}
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "PRELABEL_NER_MODEL": str(base_model),
+        # At most three training jobs for 60 annotations (each job is a process that loads
+        # the backend: seconds on a quiet machine).
+        "PRELABEL_TRAIN_MIN_ANNOTATIONS": "10",
+        "PRELABEL_TRAIN_EVERY": "25",
+        **TRAINING,
+    }
     backends.register("ner", e2e.BackendSpec(argv=argv, env=env))
     return backends.get("ner")
 
@@ -89,17 +97,21 @@ def stored_spans(ls, task_id, version):
     return found
 
 
-def f1(ls, ids, examples, version):
+def scores(ls, ids, examples, version):
+    """Span F1 of the version's predictions stored in LS, and its recall of organisations."""
     hits = predicted = annotated = 0
+    organisations, organisations_found = 0, 0
     for task_id, (_, spans) in zip(ids, examples, strict=True):
         gold = {(s, e, LABELS[k]) for s, e, k in spans}
         found = stored_spans(ls, task_id, version)
-        hits, predicted, annotated = (
-            hits + len(gold & found),
-            predicted + len(found),
-            annotated + len(gold),
-        )
-    return 2 * hits / (predicted + annotated) if predicted + annotated else 1.0
+        hits += len(gold & found)
+        predicted += len(found)
+        annotated += len(gold)
+        orgs = {g for g in gold if g[2] == "Organization"}
+        organisations += len(orgs)
+        organisations_found += len(orgs & found)
+    f1 = 2 * hits / (predicted + annotated) if predicted + annotated else 1.0
+    return f1, organisations_found / organisations
 
 
 def test_pre_annotate_annotate_train_and_predict_better(ls, ner_backend, new_project):
@@ -111,12 +123,12 @@ def test_pre_annotate_annotate_train_and_predict_better(ls, ner_backend, new_pro
         "Yesterday Anna Schmidt flew to Berlin 🎉 to meet Ravi Patel .",
         [(10, 22, "PER"), (31, 37, "LOC"), (48, 58, "PER")],
     )
-    train = corpus(3, 40)
+    train = corpus(3, 60)
     test_ids = ls.import_texts(project, [text for text, _ in held_out])
     train_ids = ls.import_texts(project, [text for text, _ in train])
 
     ls.retrieve_predictions(project)
-    before = f1(ls, test_ids, held_out, base)
+    before, organisations_before = scores(ls, test_ids, held_out, base)
     for task_id in train_ids:
         assert len(ls.predictions(task_id)) == 1  # one prediction per task, also without entities
     labels_before = {label for i in test_ids for *_, label in stored_spans(ls, i, base)}
@@ -133,10 +145,9 @@ def test_pre_annotate_annotate_train_and_predict_better(ls, ner_backend, new_pro
     assert ls.ml(project.ml_id)["model_version"] == version
 
     ls.retrieve_predictions(project)
-    after = f1(ls, test_ids, held_out, version)
-    labels_after = {label for i in test_ids for *_, label in stored_spans(ls, i, version)}
-    assert "Organization" in labels_after
-    assert after >= before + 0.1 and after >= 0.8, (before, after)
+    after, organisations_after = scores(ls, test_ids, held_out, version)
+    assert organisations_before == 0.0 and organisations_after >= 0.5, organisations_after
+    assert after > before + 0.05, (before, after)
 
 
 def test_hypertext_predictions_are_stored_in_ls_form(ls, ner_backend, new_project):
