@@ -36,6 +36,7 @@ PUBLIC = {
     "prelabel.metrics",
     "prelabel.project",
     "prelabel.registry",
+    "prelabel.report",
     "prelabel.results",
     "prelabel.scenario",
     "prelabel.settings",

@@ -371,6 +371,16 @@ class LabelStudioAPI:
         project.ml_id, project.backend = body["id"], backend
         return body
 
+    def refused_connection(self, project: Project, backend: Backend) -> str:
+        """``POST /api/ml`` that LS must refuse (400): the message it shows at Connect Model."""
+        response = self.call(
+            "POST",
+            "/api/ml",
+            json={"url": backend.url, "project": project.id, "title": backend.name},
+            expect=(400,),
+        )
+        return response.text
+
     def ml(self, ml_id: int) -> dict[str, Any]:
         """``GET /api/ml/{id}``: LS refreshes the state with /health and /setup first."""
         body: dict[str, Any] = self.json("GET", f"/api/ml/{ml_id}")

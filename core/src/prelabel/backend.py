@@ -237,6 +237,17 @@ class Backend(ABC):
                 f"and this labeling config has none (its controls: {found})."
             )
 
+    def check_settings(self, settings: BackendSettings) -> None:  # noqa: B027  (optional hook)
+        """Raise :class:`~prelabel.errors.ConfigError` if ``settings`` leave nothing to predict with.
+
+        For what a project's settings cannot do without (an API key, a server URL), so that
+        Label Studio refuses to connect with the reason instead of showing a connected model
+        that answers empty predictions. Called at ``/setup`` and ``/predict`` with the
+        project's ``extra_params`` applied, and at ``prelabel serve``'s start with the
+        environment's settings (a warning there: projects may bring what is missing). Keep it
+        cheap: no model loading, no network (``/setup`` must answer within 3 s).
+        """
+
     @abstractmethod
     def predict(
         self, tasks: Sequence[Mapping[str, Any]], ctx: Context

@@ -168,8 +168,10 @@ class BackendSettings(BaseSettings):
 
 
 def _suggest(key: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    return f" Did you mean {close[0]}?" if close else ""
+    # Compared without the prefix every name shares, which would make anything look close.
+    names = {name.removeprefix(ENV_PREFIX): name for name in known}
+    close = difflib.get_close_matches(key.removeprefix(ENV_PREFIX), list(names), n=1)
+    return f" Did you mean {names[close[0]]}?" if close else ""
 
 
 def check_environment(
@@ -194,9 +196,9 @@ def check_environment(
         upper = key.upper()
         if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(ignored):
             continue
+        hint = _suggest(upper, known) or f" Known settings: {', '.join(sorted(known))}."
         raise ConfigError(
-            f"Unknown setting {key}: no prelabel or backend setting has that name."
-            f"{_suggest(upper, known)} Known settings: {', '.join(sorted(known))}."
+            f"Unknown setting {key}: no prelabel or backend setting has that name.{hint}"
         )
 
 
