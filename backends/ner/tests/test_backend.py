@@ -283,6 +283,17 @@ def test_model_names_resolve_inside_the_model_dir_or_as_hub_ids(tmp_path):
         resolve_source(str(tmp_path / "missing"), tmp_path)
 
 
+def test_settings_naming_a_missing_model_directory_are_refused_at_setup(tmp_path):
+    from prelabel.errors import ConfigError
+
+    backend = NerBackend(NerBackend.load_settings(), home=tmp_path)
+    backend.check_settings(NerBackend.load_settings(model="dslim/bert-base-NER"))
+    with pytest.raises(ConfigError, match=r"PRELABEL_NER_MODEL.*does not exist"):
+        backend.check_settings(NerBackend.load_settings(model=str(tmp_path / "missing")))
+    with pytest.raises(ConfigError, match=r"PRELABEL_NER_ENCODER.*only inside"):
+        backend.check_settings(NerBackend.load_settings(encoder="../outside"))
+
+
 def test_an_encoder_is_refused_as_the_ner_model(tmp_path):
     from transformers import BertConfig, BertModel
 

@@ -41,6 +41,7 @@ from prelabel import (
     UnsupportedConfig,
 )
 from prelabel.annotations import judged_annotation, judged_result, unannotated
+from prelabel.errors import ConfigError
 from prelabel_ner.documents import SUPPORTED, Document, read_document
 from prelabel_ner.entities import Spans, find_spans
 from prelabel_ner.inference import tag_texts
@@ -173,8 +174,10 @@ class NerBackend(Backend):
             description="Keep the word embeddings fixed while fine-tuning (faster; off for models trained from scratch).",
         )
 
-    def __init__(self, settings: BackendSettings | None = None) -> None:
-        super().__init__(settings)
+    def __init__(
+        self, settings: BackendSettings | None = None, *, home: Path | None = None
+    ) -> None:
+        super().__init__(settings, home=home)
         self.stats = NerStats()
         self._cache: ModelCache | None = None
         self._lock = threading.Lock()
@@ -213,6 +216,18 @@ class NerBackend(Backend):
     def _base(self, settings: NerBackend.Settings) -> LoadedModel:
         source = resolve_source(settings.model, self.home)
         return self.models.base(source, max_length=settings.max_length, device=settings.device)
+
+    def check_settings(self, settings: BackendSettings) -> None:
+        """Refuse a model or encoder path that cannot be loaded (missing, or outside the model
+        directory), so LS shows why at *Connect Model*; hub ids are checked when loaded."""
+        assert isinstance(settings, self.Settings)
+        for key in ("model", "encoder"):
+            name = getattr(settings, key)
+            if name:
+                try:
+                    resolve_source(name, self.home)
+                except BackendLoadError as exc:
+                    raise ConfigError(f"PRELABEL_NER_{key.upper()} ({key}): {exc}") from None
 
     def check_config(self, config: LabelConfig) -> None:
         super().check_config(config)
