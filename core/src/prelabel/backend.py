@@ -248,6 +248,16 @@ class Backend(ABC):
         cheap: no model loading, no network (``/setup`` must answer within 3 s).
         """
 
+    def prefetch(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> None:  # noqa: B027
+        """Get ready for ``tasks``, which annotators are likely to open soon.
+
+        The server calls it on a ``TASKS_CREATED`` webhook (an import, a storage sync) with
+        the new tasks and a context for their project (its stored labeling config, already
+        accepted by :meth:`check_config`). It runs on the webhook's request, which Label
+        Studio gives 1 s: queue background work (fetch media, compute embeddings) and return.
+        The default does nothing.
+        """
+
     @abstractmethod
     def predict(
         self, tasks: Sequence[Mapping[str, Any]], ctx: Context

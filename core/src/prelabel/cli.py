@@ -69,8 +69,9 @@ def serve(
     _setup_logging()
     if name:
         os.environ["PRELABEL_BACKEND"] = name
-    # gunicorn's own name for the worker count: backends that size thread pools read it.
-    os.environ["WEB_CONCURRENCY"] = str(workers)
+    # Torch backends divide the CPU's threads among the serving workers; gunicorn itself reads
+    # this variable as its default worker count, so the name keeps its usual meaning.
+    os.environ["WEB_CONCURRENCY"] = str(1 if dev else workers)
     metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Must be set before prometheus_client is imported anywhere, so workers share samples.

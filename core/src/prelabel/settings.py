@@ -97,6 +97,15 @@ class CoreSettings(BaseSettings):
     min_holdout: int = Field(
         default=5, ge=1, description="Fewer held-out tasks than this: promote without gating."
     )
+    gate_tolerance: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Promote a challenger that scores up to this much below the champion on the "
+            "held-out tasks (small holdouts are noisy; 0: it must score at least as well)."
+        ),
+    )
     job_runner: Literal["process", "thread", "external"] = Field(
         default="process",
         description=(

@@ -222,6 +222,27 @@ class Runtime:
             params={k: v for k, v in params.items() if k != "context"},
         )
 
+    def prefetch(self, key: ProjectKey, tasks: Sequence[Mapping[str, Any]]) -> None:
+        """Let the backend get ready for new tasks (:meth:`Backend.prefetch`); never raises."""
+        if not tasks or type(self.backend).prefetch is Backend.prefetch:
+            return
+        state = self.store.project(key)
+        if not state.label_config:
+            log.debug("Project %s has no labeling config yet; nothing to prefetch.", key)
+            return
+        try:
+            config = LabelConfig.cached(state.label_config)
+            self.backend.check_config(config)
+            self.backend.prefetch(tasks, self.context(state, label_config=config))
+        except Exception:
+            # Getting ready is an optimisation: it must never fail the webhook.
+            log.warning(
+                "Backend %s could not prefetch for project %s.",
+                self.backend.name,
+                key,
+                exc_info=True,
+            )
+
     def train_job(
         self,
         state: ProjectState,

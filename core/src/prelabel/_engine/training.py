@@ -143,7 +143,7 @@ class GatedTraining(TrainingPolicy):
                 metric = next((e.metric for e in (challenger, defender) if e), "score")
                 new, old = (e.value if e is not None else 0.0 for e in (challenger, defender))
                 metrics.update({f"holdout_{metric}": new, f"champion_{metric}": old})
-                if new < old:
+                if new < old - settings.gate_tolerance:
                     rejected = store.record_rejected(key, name_prefix=prefix, metrics=metrics)
                     log.info(
                         "Project %s: challenger %s scored %.3f < champion %.3f; not promoted.",
