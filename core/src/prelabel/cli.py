@@ -117,6 +117,8 @@ def serve(
         if worker is not None:
             worker.stop()
         if metrics_dir is not None:
+            # Whoever called serve in-process must not inherit a directory that is gone.
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
