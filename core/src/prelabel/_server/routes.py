@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from prelabel._doctor import SetupVerdicts
 from prelabel._engine.events import handle_event
 from prelabel._engine.runtime import Runtime
 from prelabel.config import LabelConfig
@@ -84,6 +85,15 @@ def setup() -> Response:
     version = runtime.served_version(state).name
     runtime.telemetry.observe_version(str(key), version)
     runtime.selector.advise(state, version)
+    verdicts: SetupVerdicts = current_app.extensions.setdefault("prelabel.doctor", SetupVerdicts())
+    verdicts.log_once(
+        runtime.backend,
+        runtime.settings,
+        key,
+        config,
+        hostname=state.hostname,
+        access_token=state.access_token,
+    )
     return jsonify(model_version=version)
 
 
