@@ -272,3 +272,25 @@ def test_an_export_leaves_labelled_tasks_alone_and_drops_prediction_ids(runtime,
     assert written[1]["predictions"] == [] and written[1]["annotations"] == rows[0]["annotations"]
     assert [len(written[i]["predictions"]) for i in (2, 3)] == [1, 1]
     assert all(isinstance(p, dict) for p in written[3]["predictions"])
+
+
+def test_batches_run_concurrently_as_the_backend_asks():
+    def meeting(parties: int, timeout: float):
+        # ``parties`` batches must be in flight at once for the barrier to open.
+        barrier = threading.Barrier(parties, timeout=timeout)
+
+        def predict(batch):
+            barrier.wait()
+            return _answers(batch)
+
+        return predict
+
+    pages = [[_task(i, "x") for i in range(1, 33)]]
+    progress = predict_in_batches(
+        meeting(4, timeout=30), pages, lambda p: len(p), batch_size=4, concurrency=4
+    )
+    assert (progress.done, progress.stored) == (32, 32)
+    with pytest.raises(threading.BrokenBarrierError):  # one at a time: nobody to meet
+        predict_in_batches(
+            meeting(2, timeout=0.5), pages, lambda p: len(p), batch_size=4, concurrency=1
+        )

@@ -86,7 +86,13 @@ def run_doctor(
         )
         report.add(finding)
         if project is None:
-            why = "needs --project" if options.project is None else "the project is not readable"
+            why = (
+                "needs --project"
+                if options.project is None
+                else "needs Label Studio and a working token"
+                if api is None
+                else "the project is not readable"
+            )
             report.add(Finding("media", "skip", why))
             report.add(Finding("labels", "skip", why + " (its labeling config)"))
         else:
