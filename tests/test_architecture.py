@@ -36,11 +36,13 @@ PUBLIC = {
     "prelabel.metrics",
     "prelabel.project",
     "prelabel.registry",
+    "prelabel.report",
     "prelabel.results",
     "prelabel.scenario",
     "prelabel.settings",
     "prelabel.testing",
     "prelabel.validation",
+    "prelabel.vision",
 }
 
 TOP_LEVEL = {

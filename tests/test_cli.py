@@ -1,5 +1,7 @@
 """The prelabel command line."""
 
+import json
+import os
 import subprocess
 import sys
 
@@ -57,3 +59,60 @@ def test_create_refuses_bad_names_and_non_empty_dirs(tmp_path):
     (tmp_path / "full" / "f").write_text("x")
     busy = CliRunner().invoke(cli, ["create", "ok", "--directory", str(tmp_path / "full")])
     assert busy.exit_code != 0
+
+
+def _predict(tmp_path, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRELABEL_", "LABEL_STUDIO"))}
+    env["PRELABEL_MODEL_DIR"] = str(tmp_path / "models")
+    return subprocess.run(
+        [sys.executable, "-m", "prelabel", "predict", "textcls", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_predict_turns_an_export_into_an_import_file(tmp_path):
+    config = tmp_path / "config.xml"
+    config.write_text(
+        '<View><Text name="text" value="$text"/><Choices name="s" toName="text">'
+        '<Choice value="A"/><Choice value="B"/></Choices></View>'
+    )
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps([{"id": i, "data": {"text": f"t{i}"}} for i in range(5)]))
+    done = _predict(tmp_path, "--export", str(export), "--label-config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert "Done: 5 tasks predicted (5 empty)" in done.stdout  # textcls is untrained: empty
+    rows = json.loads((tmp_path / "export.predictions.json").read_text())
+    assert [r["data"]["text"] for r in rows] == [f"t{i}" for i in range(5)]
+    assert all(len(r["predictions"]) == 1 for r in rows)
+    assert rows[0]["predictions"][0]["model_version"].startswith("textcls-")
+
+
+def test_predict_says_what_it_needs(tmp_path):
+    neither = _predict(tmp_path)
+    assert neither.returncode == 2 and "Give --project ID" in neither.stderr
+    export = tmp_path / "export.json"
+    export.write_text("[]")
+    no_config = _predict(tmp_path, "--export", str(export))
+    assert no_config.returncode == 2 and "--label-config" in no_config.stderr
+    live = _predict(tmp_path, "--project", "3")
+    assert live.returncode == 2 and "LABEL_STUDIO_URL" in live.stderr
+
+
+def test_serve_tells_backends_how_many_workers_share_the_cpu(monkeypatch, tmp_path):
+    import prelabel._server.gunicorn as gunicorn
+
+    seen = []
+    monkeypatch.setattr(
+        gunicorn, "run_gunicorn", lambda **options: seen.append((options, dict(os.environ)))
+    )
+    for name in ("WEB_CONCURRENCY", "PRELABEL_BACKEND"):
+        monkeypatch.setenv(name, "unset")  # restored after the test: serve sets both
+    monkeypatch.setenv("PRELABEL_JOB_RUNNER", "external")
+    monkeypatch.setenv("PRELABEL_MODEL_DIR", str(tmp_path))
+    result = CliRunner().invoke(cli, ["serve", "textcls", "--workers", "3"])
+    assert result.exit_code == 0, result.output
+    ((options, env),) = seen
+    assert options["workers"] == 3 and env["WEB_CONCURRENCY"] == "3"

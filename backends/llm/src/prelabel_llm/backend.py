@@ -37,10 +37,18 @@ from prelabel import (
     TaskPredictions,
     UnsupportedConfig,
 )
+from prelabel.errors import ConfigError
 from prelabel_llm.budget import Budget, BudgetGate, worst_case
 from prelabel_llm.calls import RetryPolicy, TaskFailed, send, vote
 from prelabel_llm.prompt import SYSTEM, interactive_prompt, task_input
-from prelabel_llm.providers import ImagePart, Provider, ProviderError, Request, make_provider
+from prelabel_llm.providers import (
+    ImagePart,
+    Provider,
+    ProviderError,
+    Request,
+    make_provider,
+    missing_key,
+)
 from prelabel_llm.schema import FILLABLE, AnswerFormat, InvalidAnswer, Values
 from prelabel_llm.store import Store
 
@@ -156,6 +164,14 @@ class LlmBackend(Backend):
         """The controls it fills get their labels listed in the prompt: any can be answered."""
         fmt = AnswerFormat.from_config(config, skip=[self._settings().prompt_control])
         return [LabelCoverage.of(c, "prompt") for c in fmt.controls]
+
+    def check_settings(self, settings: BackendSettings) -> None:
+        """Refuse settings that reach no model: a hosted provider without an API key."""
+        assert isinstance(settings, LlmBackend.Settings)  # the server builds it from our class
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        problem = missing_key(settings.provider, api_key=key, base_url=settings.base_url)
+        if problem is not None:
+            raise ConfigError(f"The llm backend cannot predict: {problem}.")
 
     @classmethod
     def conformance_scenarios(cls) -> Sequence[Scenario]:

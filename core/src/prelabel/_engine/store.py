@@ -110,6 +110,13 @@ class ProjectStore(VersionStore, AnnotationCache):
             return ProjectState(key, current=current)
         return ProjectState(key, json.loads(row[0]), row[1], row[2], row[3], current=current)
 
+    def projects(self) -> list[ProjectKey]:
+        """Every project with stored setup data or versions."""
+        rows = self._db.connect().execute(
+            "SELECT project FROM projects UNION SELECT project FROM versions"
+        )
+        return [ProjectKey.parse(row[0]) for row in rows]
+
     def resolve(self, key: ProjectKey) -> ProjectKey:
         """``key``, or for a bare project id the newest generation this store knows of it."""
         if key.generation is not None:
