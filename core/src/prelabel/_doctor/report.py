@@ -90,6 +90,7 @@ class Report:
                     WIDTH,
                     initial_indent=" " * 19 + paint("→ ", code),
                     subsequent_indent=" " * 21,
+                    break_on_hyphens=False,  # keeps --options and host-names whole
                 )
         verdict = {"ok": "all checks passed", "warn": "works, with warnings", "fail": "broken"}
         lines.append(paint(verdict[self.worst], _MARKS[self.worst][1]))
