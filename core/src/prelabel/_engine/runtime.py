@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from prelabel._engine.acceptance import AcceptanceTracker
-from prelabel._engine.bulk import run_predict_job
+from prelabel._engine.bulk_job import run_predict_job
 from prelabel._engine.errorlog import ErrorLog
 from prelabel._engine.jobrunner import JobRunner
 from prelabel._engine.jobs import Job, JobQueue
