@@ -56,6 +56,7 @@ TOP_LEVEL = {
     "CoreSettings",
     "Evaluation",
     "LabelConfig",
+    "LabelCoverage",
     "LabelMap",
     "MediaError",
     "MediaResolver",

@@ -35,6 +35,7 @@ def refused(response, status: int = 400) -> str:
         ("/setup", lambda b: b.update(access_token=5), "'access_token' must be a string"),
         ("/predict", lambda b: b.update(tasks=[1, 2]), "list of task objects"),
         ("/predict", lambda b: b.update(label_config=7), "needs 'label_config'"),
+        ("/predict", lambda b: b["tasks"][0].update(id=[1]), "task 'id' must be an integer"),
         ("/train", lambda b: b.update(annotations=[{"id": 1}, 5]), "'annotations'[1]"),
         (
             "/train",

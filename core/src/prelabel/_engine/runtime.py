@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from prelabel._engine.acceptance import AcceptanceTracker
-from prelabel._engine.bulk import run_predict_job
+from prelabel._engine.bulk_job import run_predict_job
 from prelabel._engine.diskcheck import WriteFailures, require_writable, unwritable
 from prelabel._engine.errorlog import ErrorLog
 from prelabel._engine.jobrunner import JobRunner

@@ -28,7 +28,14 @@ import httpx
 from prelabel._ls.redact import mask_tokens, safe_url
 from prelabel.errors import UpstreamError
 
-__all__ = ["LabelStudioClient", "TokenKind", "connect_hint", "decode_jwt"]
+__all__ = [
+    "PAT_HOWTO",
+    "LabelStudioClient",
+    "TokenKind",
+    "connect_hint",
+    "decode_jwt",
+    "json_body",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +51,26 @@ EXPORT_TIMEOUT_S = 300.0
 MAX_REDIRECTS = 5
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+PAT_HOWTO = (
+    "create a personal access token (LS → Account & Settings → Personal Access Token) and set "
+    "it as LABEL_STUDIO_API_KEY"
+)
 _FIXES_401: dict[TokenKind, str] = {
     "none": "no API key is configured: set LABEL_STUDIO_API_KEY to a personal access token",
     "legacy": "the legacy token is wrong or no longer accepted: legacy tokens are disabled by "
     "default in LS 1.23; use a personal access token (LS → Account & Settings → Personal Access "
-    "Token) in LABEL_STUDIO_API_KEY, or start LS with --enable-legacy-api-token",
+    "Token) in LABEL_STUDIO_API_KEY",
     "pat": "the personal access token was rejected even after a refresh: create a new one in "
     "LS → Account & Settings → Personal Access Token and set LABEL_STUDIO_API_KEY",
 }
+#: LS 1.23's answer to a legacy token when the organization's *Legacy Tokens* setting is off
+#: (the default for organizations created without ``--enable-legacy-api-token``).
+LEGACY_DISABLED = "legacy token authentication has been disabled"
+LEGACY_DISABLED_FIX = (
+    f"this organization has legacy tokens turned off (LS 1.23's default): {PAT_HOWTO}, or have "
+    "an organization admin turn on People → API Token Settings → Legacy Tokens (API: "
+    'POST /api/jwt/settings {"legacy_api_tokens_enabled": true})'
+)
 _FIXES = {
     403: "the token's user may not access this resource: use a token of a member of the "
     "project's organization",
@@ -104,7 +123,7 @@ def connect_hint(url: str) -> str:
     return hint
 
 
-def _json(response: httpx.Response) -> Any:
+def json_body(response: httpx.Response) -> Any:
     """The parsed body, or ``None`` when it is not JSON (or was streamed and not read)."""
     try:
         return response.json()
@@ -115,7 +134,7 @@ def _json(response: httpx.Response) -> Any:
 def _detail(response: httpx.Response, secrets: tuple[str | None, ...] = ()) -> str:
     # LS/DRF errors are {"detail": "..."}; other bodies (HTML pages) are not worth quoting.
     # The detail may echo the token it rejected: token-like words are masked, line breaks too.
-    body = _json(response)
+    body = json_body(response)
     if isinstance(body, dict) and isinstance(body.get("detail"), str):
         detail = body["detail"][:200]
         for secret in filter(None, secrets):
@@ -192,7 +211,7 @@ class LabelStudioClient:
                 "access token. Create a new one in LS → Account & Settings → Personal Access "
                 "Token and set LABEL_STUDIO_API_KEY."
             )
-        body = _json(response)
+        body = json_body(response)
         access = body.get("access") if isinstance(body, dict) else None
         if not isinstance(access, str) or not access:
             raise UpstreamError(
@@ -290,7 +309,9 @@ class LabelStudioClient:
         """A message for a failed LS response: what happened and how to fix it."""
         status = response.status_code
         head = f"Label Studio answered HTTP {status} for {safe_url(url or response.request.url)}"
-        if status == 401:
+        if status == 401 and self.token_kind == "legacy" and LEGACY_DISABLED in _detail(response):
+            fix = LEGACY_DISABLED_FIX
+        elif status == 401:
             fix = _FIXES_401[self.token_kind]
         elif status >= 500:
             fix = "Label Studio failed: see its log"
@@ -317,7 +338,7 @@ class LabelStudioClient:
             params={"exportType": "JSON", "download_all_tasks": "false"},
             timeout=max(self.timeout, EXPORT_TIMEOUT_S),
         )
-        tasks = _json(response)
+        tasks = json_body(response)
         if not isinstance(tasks, list):
             raise UpstreamError(
                 f"Label Studio's export of project {project_id} at {safe_url(response.url)} is "
@@ -352,7 +373,7 @@ class LabelStudioClient:
         Returns ``{"url", "auth", "user", "user_id", "organization"}``; raises
         :class:`UpstreamError` with the fix when LS is unreachable or rejects the key.
         """
-        me = _json(self.request("GET", "/api/current-user/whoami"))
+        me = json_body(self.request("GET", "/api/current-user/whoami"))
         if not isinstance(me, dict):
             raise UpstreamError(
                 f"{self.url}/api/current-user/whoami did not answer a JSON object: "

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from prelabel._doctor import SetupVerdicts
 from prelabel._engine.diskcheck import is_store_failure
 from prelabel._engine.events import handle_event
 from prelabel._engine.projectsetup import check_hostname
@@ -18,7 +19,7 @@ from prelabel._server.errors import NESTED_TOO_DEEP
 from prelabel.config import LabelConfig
 from prelabel.errors import BadRequest, InvalidExtraParams, Unauthorized
 from prelabel.metrics.bias import gaps_by_version
-from prelabel.project import ProjectKey
+from prelabel.project import ProjectKey, is_id
 
 __all__ = ["bp"]
 
@@ -150,6 +151,15 @@ def setup() -> Response:
     state = runtime.store.project(key)
     version = runtime.served_version(state).name
     runtime.selector.advise(state, version)
+    verdicts: SetupVerdicts = current_app.extensions.setdefault("prelabel.doctor", SetupVerdicts())
+    verdicts.log_once(
+        runtime.backend,
+        runtime.settings,
+        key,
+        config,
+        hostname=state.hostname,
+        access_token=state.access_token,
+    )
     return jsonify(model_version=version)
 
 
@@ -160,6 +170,10 @@ def predict() -> Response:
     tasks = body.get("tasks")
     if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
         raise BadRequest("/predict needs 'tasks', a list of task objects.")
+    # Task ids key the media failures and the served predictions: LS sends integers.
+    bad = next((t["id"] for t in tasks if t.get("id") is not None and not is_id(t["id"])), None)
+    if bad is not None:
+        raise BadRequest(f"/predict task 'id' must be an integer id, got {bad!r:.80}")
     key = ProjectKey.parse(body.get("project"))
     project = runtime.store.project(key)
     xml = body.get("label_config") or project.label_config
