@@ -12,9 +12,13 @@ Two parts, both on loopback:
    one byte a second and a prober that calls ``/health`` every 50 ms, as LS would. Counted: errors
    (any non-2xx or failed request of the normal clients), latency per endpoint, the prober's
    ``/health`` p99 (target < 100 ms), training jobs finished, and the RSS of every process of
-   the server (master, gunicorn worker, training worker) after warm-up and at the end.
+   the server (master, gunicorn worker, training worker) after warm-up, every 10 s and at the
+   end. The load processes run at ``--client-nice`` (default 10): in a deployment LS and the
+   browsers are on other machines, and on a small one the load generator would otherwise take
+   the CPU the server under test needs (the prober keeps normal priority).
 
     .venv/bin/python benchmarks/bench_soak.py [--clients 50] [--seconds 60] [--slow 20]
+        [--client-nice 10] [--skip-starvation] [--out soak]
 """
 
 from __future__ import annotations
@@ -265,8 +269,10 @@ class Soak:
                 time.sleep(0.05)
 
 
-def _run(role: str, url: str, seconds: float, n: int, seed: int, out: mp.Queue) -> None:
+def _run(role: str, url: str, seconds: float, n: int, seed: int, nice: int, out: mp.Queue) -> None:
     """One load process: ``n`` threads of one role; puts its latencies and errors on ``out``."""
+    if role != "prober" and nice:
+        os.nice(nice)
     run = Soak(url, seconds, first_id=seed * 10**6)
     target = {"client": run.client, "slow": run.slow, "prober": run.prober}[role]
     threads = [
@@ -280,7 +286,18 @@ def _run(role: str, url: str, seconds: float, n: int, seed: int, out: mp.Queue) 
     out.put((dict(run.latency), run.errors, run.slow_closed))
 
 
-def soak(env: dict[str, str], clients: int, seconds: float, slow: int) -> dict[str, object]:
+def sample_rss(pid: int, every: float, stop: threading.Event, into: list[dict[str, int]]) -> None:
+    """Append the server's RSS by role every ``every`` s until ``stop``: growth that levels
+    off (caches filling, new model versions loaded) tells apart from a leak."""
+    started = time.monotonic()
+    while not stop.wait(every):
+        by_role = {name.split(" (")[0]: kb for name, kb in rss(pid).items()}
+        into.append({"s": round(time.monotonic() - started), **by_role})
+
+
+def soak(
+    env: dict[str, str], clients: int, seconds: float, slow: int, nice: int
+) -> dict[str, object]:
     with served("textcls", env) as server:
         url = str(server.client.base_url).rstrip("/")
         setup = {"project": KEY, "schema": CONFIG, "hostname": "", "access_token": ""}
@@ -294,7 +311,7 @@ def soak(env: dict[str, str], clients: int, seconds: float, slow: int) -> dict[s
         plan = [("client", min(per, clients - i), 1 + i // per) for i in range(0, clients, per)]
         plan += [("slow", slow, 90), ("prober", 1, 99)]
         procs = [
-            mp.Process(target=_run, args=(role, url, seconds, n, seed, out))
+            mp.Process(target=_run, args=(role, url, seconds, n, seed, nice, out))
             for role, n, seed in plan
             if n
         ]
@@ -302,7 +319,13 @@ def soak(env: dict[str, str], clients: int, seconds: float, slow: int) -> dict[s
             proc.start()
         time.sleep(min(5.0, seconds / 4))  # warm-up: connection pools, first training job
         before = rss(server.pid)
+        samples: list[dict[str, int]] = []
+        stop = threading.Event()
+        sampler = threading.Thread(target=sample_rss, args=(server.pid, 10.0, stop, samples))
+        sampler.start()
         results = [out.get() for _ in procs]
+        stop.set()
+        sampler.join()
         for proc in procs:
             proc.join()
         after = rss(server.pid)
@@ -320,6 +343,7 @@ def soak(env: dict[str, str], clients: int, seconds: float, slow: int) -> dict[s
         "clients": clients,
         "seconds": seconds,
         "slow_clients": slow,
+        "client_nice": nice,
         "requests": sum(len(v) for v in latency.values()),
         "errors": len(errors),
         "error_samples": errors[:10],
@@ -334,6 +358,7 @@ def soak(env: dict[str, str], clients: int, seconds: float, slow: int) -> dict[s
         },
         "rss_kib_after_warmup": lasting,
         "rss_kib_growth": {name: after[name] - kb for name, kb in lasting.items()},
+        "rss_kib_every_10s_after_warmup": samples,
     }
 
 
@@ -342,7 +367,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--slow", type=int, default=20)
+    parser.add_argument(
+        "--client-nice",
+        type=int,
+        default=10,
+        help="CPU niceness of the load processes (not the prober): they stand in for LS and "
+        "browsers on other machines, so they get the CPU the server leaves; 0 to compete",
+    )
     parser.add_argument("--skip-starvation", action="store_true", help="only the soak")
+    parser.add_argument("--out", default="soak", help="results/OUT.json")
     args = parser.parse_args()
     env = {
         "PRELABEL_MODEL_DIR": tempfile.mkdtemp(prefix="prelabel-soak-"),
@@ -354,8 +387,8 @@ def main() -> None:
         figures["starvation"] = starvation(env)
     env["PRELABEL_JOB_RUNNER"] = "process"
     env["PRELABEL_MODEL_DIR"] = tempfile.mkdtemp(prefix="prelabel-soak-")
-    figures["soak"] = soak(env, args.clients, args.seconds, args.slow)
-    report("soak", figures)
+    figures["soak"] = soak(env, args.clients, args.seconds, args.slow, args.client_nice)
+    report(args.out, figures)
 
 
 if __name__ == "__main__":
