@@ -158,8 +158,16 @@ def test_the_training_worker_is_supervised_and_reported_in_health(serve):
     while not [p for p in training_workers(proc.pid) if p != worker]:
         assert time.monotonic() < deadline, "the worker was not restarted"
         time.sleep(0.2)
-    assert client.get("/health").json()["training"]["trains"] is True
-    assert "prelabel_training_workers" in client.get("/metrics").text
+    while (training := client.get("/health").json()["training"])["workers"] != 1:
+        assert time.monotonic() < deadline, training  # the new worker reports itself
+        time.sleep(0.2)
+    assert "problem" not in training
+    (gauge,) = [
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("prelabel_training_workers ")
+    ]
+    assert float(gauge.rsplit(" ", 1)[1]) == 1.0
 
 
 def test_a_backend_that_does_not_train_gets_no_training_process(serve):
