@@ -212,6 +212,7 @@ class Runtime:
             data_dir=self.data_dir(state.key),
             interaction=list(interaction),
             params={k: v for k, v in params.items() if k != "context"},
+            on_dropped=self.telemetry.count_dropped,
         )
 
     def prefetch(self, key: ProjectKey, tasks: Sequence[Mapping[str, Any]]) -> None:
