@@ -29,8 +29,10 @@ _SQLITE_DISK = ("readonly", "disk is full", "disk i/o error", "unable to open da
 
 def unwritable(root: Path) -> str | None:
     """Why ``root`` (the model directory) cannot take writes now, or ``None``."""
+    # /health calls this: one system call per path when all is well (each one lets the busy
+    # request threads take the GIL), a second only for a path that cannot be written.
     for path in (root, root / "prelabel.db", root / "prelabel.db-wal", root / "tmp"):
-        if path.exists() and not os.access(path, os.W_OK):
+        if not os.access(path, os.W_OK) and path.exists():
             return f"{path} is not writable (read-only file system or permissions)"
     try:
         stat = os.statvfs(root)
