@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import socket
 import threading
 import time
@@ -184,3 +185,57 @@ def closed_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+# -- real servers for the scale-out tests (tests/services.py) ----------------------------------
+
+
+def _service(factory: Callable[[], Any]) -> Iterator[Any]:
+    from services import missing_services
+
+    missing = missing_services()
+    if missing:
+        message = f"{', '.join(missing)} not installed: run scripts/install-services"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs them (scripts/setup): never skip there
+        pytest.skip(message)
+    server = factory()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One PostgreSQL cluster for the session; tests take a fresh database each (``pg_url``)."""
+    from services import PostgresServer
+
+    yield from _service(PostgresServer)
+
+
+@pytest.fixture
+def pg_url(postgres_server) -> str:
+    """The URL of a new, empty PostgreSQL database."""
+    url: str = postgres_server.create_database()
+    return url
+
+
+@pytest.fixture
+def redis_server() -> Iterator[Any]:
+    """A redis-server of this test's own (tests stop and restart it)."""
+    from services import RedisServer
+
+    yield from _service(RedisServer)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """moto's S3-compatible server with a ``prelabel`` bucket."""
+    from services import S3Server
+
+    server = S3Server()
+    try:
+        yield server
+    finally:
+        server.close()

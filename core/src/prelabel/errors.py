@@ -14,7 +14,8 @@
     ├── TaskDataError                  a task's data cannot be used (missing key, bad media)     422
     │   └── MediaError                 a media URL could not be fetched (names URL, cause, fix)  422
     ├── PredictionFailed               the backend raised on every task of a /predict request    500
-    └── UpstreamError                  Label Studio or a model provider failed                   502
+    ├── UpstreamError                  Label Studio or a model provider failed                   502
+    └── ServiceUnavailable             PostgreSQL, Redis or artifact storage cannot be reached   503
 
 Messages are written for the person who will read them in Label Studio's UI or the log:
 what happened, and how to fix it. The server also puts the message in the HTTP reason phrase,
@@ -33,6 +34,7 @@ __all__ = [
     "NotFound",
     "PredictionFailed",
     "PrelabelError",
+    "ServiceUnavailable",
     "TaskDataError",
     "Unauthorized",
     "UnsupportedConfig",
@@ -106,3 +108,10 @@ class UpstreamError(PrelabelError):
     """Label Studio or a model provider answered with an error or not at all."""
 
     status = 502
+
+
+class ServiceUnavailable(PrelabelError):
+    """A service prelabel keeps its state on (PostgreSQL, Redis, artifact storage) cannot be
+    reached; the message names it. Nothing is lost: the next request tries again."""
+
+    status = 503

@@ -1,13 +1,26 @@
-"""The SQLite file shared by the project store and the job queue (``<model dir>/prelabel.db``).
+"""The state database: SQLite by default, PostgreSQL with ``PRELABEL_DATABASE_URL``.
 
-Several gunicorn workers and a worker process open the same file, so:
+One thin DB-API layer rather than an ORM or SQLAlchemy Core: the SQL stays the plain text
+every module already writes, with ``?`` placeholders, and the two engines differ only where
+they must (:mod:`prelabel._engine.postgres` says how).
+
+* :class:`Database` is the interface: ``execute`` (one autocommitted statement), ``read()`` (a
+  consistent snapshot), ``write(lock=…)`` (a read-modify-write transaction) and ``migrate``.
+* ``write()`` serialises writers. SQLite has one global write lock (``BEGIN IMMEDIATE``), so
+  its ``lock`` argument changes nothing. On PostgreSQL ``lock`` names a transaction-scoped
+  advisory lock: :data:`GLOBAL` by default (SQLite's semantics), a narrower name such as
+  ``"jobs"`` or ``"versions:4.1795807427"`` where that is all a transaction must exclude, and
+  ``None`` for statements that are safe on their own (upserts, single-row updates).
+* :func:`open_database` hands each process one PostgreSQL pool per URL; the runtime opens one
+  :class:`Database` and gives it to the store, the job queue and the acceptance tracker.
+
+The SQLite file (``<model dir>/prelabel.db``) is opened by several gunicorn workers and a
+worker process, so:
 
 * one connection per thread *and* process: sqlite3 connections must not cross threads, and
   one inherited through ``fork`` (gunicorn ``--preload``) must not be used by the child;
 * WAL journal, so readers (``/predict``) never wait for a writer and a writer never waits
-  for readers; it needs a local file system (not NFS);
-* ``BEGIN IMMEDIATE`` for every read-modify-write, so concurrent writers queue on the write
-  lock (up to ``busy_timeout``) instead of failing with "database is locked" at commit;
+  for readers; it needs a local file system (not NFS: use PostgreSQL to share state);
 * a ``schema_versions`` table with one row per component, for migrations.
 """
 
@@ -17,25 +30,137 @@ import logging
 import os
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
 from prelabel.errors import ConfigError
 
-__all__ = ["Database"]
+__all__ = [
+    "DB_NAME",
+    "GLOBAL",
+    "Connection",
+    "Database",
+    "Executor",
+    "Migration",
+    "Rows",
+    "SqliteDatabase",
+    "database_target",
+    "open_database",
+]
 
 log = logging.getLogger(__name__)
+
+#: The SQLite file under the model directory.
+DB_NAME = "prelabel.db"
+
+#: The lock ``write()`` takes by default: every writer excludes every other one.
+GLOBAL = "prelabel"
 
 #: One migration is a sequence of SQL statements; a component's version is how many ran.
 Migration = Sequence[str]
 
+_SCHEMA_VERSIONS = (
+    "CREATE TABLE IF NOT EXISTS schema_versions"
+    " (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+)
 
-class Database:
+
+class Rows(Protocol):
+    """What a statement returns: rows indexable by position and by column name."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Executor(Protocol):
+    """Anything that runs a statement: a :class:`Database` or a :class:`Connection`."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Rows: ...
+
+
+class Connection(Executor, Protocol):
+    """A connection inside ``read()``/``write()``."""
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]], /) -> Rows: ...
+
+
+class Database(ABC):
+    """The interface both engines implement; see the module docstring."""
+
+    #: ``"sqlite"`` or ``"postgresql"``.
+    dialect: str
+    #: Where it is, for messages (a path, or a URL without its password).
+    location: str
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        """Run one statement in its own transaction and return its rows."""
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[Connection]:
+        """A read-only transaction: several SELECTs see one consistent snapshot."""
+
+    @abstractmethod
+    def write(self, lock: str | None = GLOBAL) -> AbstractContextManager[Connection]:
+        """A transaction committed on exit, rolled back on an exception.
+
+        Args:
+            lock: what the transaction excludes others from (see the module docstring).
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Give back this process's connections (the object stays usable)."""
+
+    def migrate(self, component: str, migrations: Sequence[Migration]) -> None:
+        """Bring ``component``'s tables up to ``len(migrations)``; idempotent, process-safe."""
+        with self.write(lock="schema") as conn:
+            conn.execute(self.ddl(_SCHEMA_VERSIONS))
+            row = conn.execute(
+                "SELECT version FROM schema_versions WHERE component = ?", (component,)
+            ).fetchone()
+            current = row[0] if row else 0
+            if current > len(migrations):
+                raise ConfigError(
+                    f"{self.location} has {component} schema version {current}, newer than"
+                    f" this prelabel knows ({len(migrations)}); upgrade prelabel or use another"
+                    " database."
+                )
+            for statements in migrations[current:]:
+                for statement in statements:
+                    conn.execute(self.ddl(statement))
+            if current < len(migrations):
+                conn.execute(
+                    "INSERT INTO schema_versions (component, version) VALUES (?, ?)"
+                    " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                    (component, len(migrations)),
+                )
+                log.info(
+                    "%s: %s schema %d -> %d", self.location, component, current, len(migrations)
+                )
+
+    def ddl(self, statement: str) -> str:
+        """A schema statement in this engine's dialect (the migrations are written for SQLite)."""
+        return statement
+
+
+class SqliteDatabase(Database):
     """Hands each thread of each process its own connection to one SQLite file."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
         self.path = path
+        self.location = str(path)
         self.busy_timeout = busy_timeout
         self._local = threading.local()
         # Connections inherited through fork are parked here, never used or closed: closing
@@ -60,6 +185,9 @@ class Database:
         self._local.conn, self._local.pid = conn, pid
         return conn
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.connect().execute(sql, params)
+
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
         conn = getattr(self._local, "conn", None)
@@ -68,8 +196,8 @@ class Database:
         self._local.conn = None
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A ``BEGIN IMMEDIATE`` transaction: committed on exit, rolled back on an exception."""
+    def write(self, lock: str | None = GLOBAL) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE``: SQLite's one write lock, whatever ``lock`` names."""
         conn = self.connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -84,7 +212,6 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: several SELECTs see one consistent snapshot."""
         conn = self.connect()
         conn.execute("BEGIN")
         try:
@@ -93,30 +220,48 @@ class Database:
             if conn.in_transaction:
                 conn.execute("COMMIT")
 
-    def migrate(self, component: str, migrations: Sequence[Migration]) -> None:
-        """Bring ``component``'s tables up to ``len(migrations)``; idempotent, process-safe."""
-        with self.write() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_versions"
-                " (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-            )
-            row = conn.execute(
-                "SELECT version FROM schema_versions WHERE component = ?", (component,)
-            ).fetchone()
-            current = row[0] if row else 0
-            if current > len(migrations):
-                raise ConfigError(
-                    f"{self.path} has {component} schema version {current}, newer than this"
-                    f" prelabel knows ({len(migrations)}); upgrade prelabel or use another"
-                    " PRELABEL_MODEL_DIR."
-                )
-            for statements in migrations[current:]:
-                for statement in statements:
-                    conn.execute(statement)
-            if current < len(migrations):
-                conn.execute(
-                    "INSERT INTO schema_versions (component, version) VALUES (?, ?)"
-                    " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
-                    (component, len(migrations)),
-                )
-                log.info("%s: %s schema %d -> %d", self.path, component, current, len(migrations))
+
+def database_target(database_url: str | None, model_dir: Path) -> Path | str:
+    """What :func:`open_database` opens for these settings: the URL, else the SQLite file."""
+    return database_url or model_dir / DB_NAME
+
+
+_opened: dict[str, Database] = {}
+_opened_lock = threading.Lock()
+
+
+def open_database(target: Database | Path | str) -> Database:
+    """A :class:`Database` for ``target``: a new one for a SQLite path (cheap), this
+    process's one for a PostgreSQL URL (one connection pool per process).
+
+    Raises:
+        ConfigError: the URL names no engine prelabel supports, or the PostgreSQL driver is
+            not installed.
+    """
+    if isinstance(target, Database):
+        return target
+    if isinstance(target, Path):
+        return SqliteDatabase(target)
+    key = str(target)
+    with _opened_lock:
+        found = _opened.get(key)
+        if found is None:
+            found = _opened[key] = _make(target)
+        return found
+
+
+def _make(target: str) -> Database:
+    scheme = target.split("://", 1)[0].lower() if "://" in target else ""
+    if scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"PRELABEL_DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host:5432"
+            f"/db), got scheme {scheme or 'none'!r}; leave it unset for the embedded SQLite file."
+        )
+    try:
+        from prelabel._engine.postgres import PostgresDatabase
+    except ImportError as exc:
+        raise ConfigError(
+            f"PRELABEL_DATABASE_URL needs the PostgreSQL driver ({exc.name} is missing):"
+            " pip install 'prelabel[scale]'"
+        ) from None
+    return PostgresDatabase(target)

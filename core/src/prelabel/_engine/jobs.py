@@ -1,4 +1,4 @@
-"""A durable job queue in the store's SQLite file.
+"""A durable job queue in the state database (the store's SQLite file, or PostgreSQL).
 
 ``/webhook`` only enqueues (one short write) and returns; a :class:`JobRunner` (a thread of the
 server, or ``prelabel worker``) claims and runs the jobs. Across threads and processes:
@@ -20,14 +20,13 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from prelabel._engine.db import Database
+from prelabel._engine.db import Database, Executor, open_database
 from prelabel.errors import NotFound
 from prelabel.project import ProjectKey
 
@@ -37,6 +36,8 @@ log = logging.getLogger(__name__)
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 _FINISHED = "('succeeded', 'failed', 'cancelled')"
+#: Every read-modify-write of the queue takes this lock (on PostgreSQL; SQLite has one anyway).
+_LOCK = "jobs"
 
 _SCHEMA = (
     (
@@ -117,7 +118,7 @@ def _merge(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     return json.dumps(merged, default=str)
 
 
-def _job(row: sqlite3.Row) -> Job:
+def _job(row: Any) -> Job:
     return Job(
         id=row["id"],
         project=ProjectKey(row["project_id"], row["generation"]),
@@ -139,11 +140,11 @@ def _job(row: sqlite3.Row) -> Job:
 
 
 class JobQueue:
-    """Jobs in the SQLite file at ``db_path`` (usually ``ProjectStore.db_path``)."""
+    """Jobs in the state database (usually ``ProjectStore.database``)."""
 
     def __init__(
         self,
-        db_path: Path,
+        database: Database | Path | str,
         *,
         stale_after: float = 600.0,
         max_attempts: int = 3,
@@ -152,7 +153,7 @@ class JobQueue:
         """Open the queue, creating its table if needed.
 
         Args:
-            db_path: the SQLite file.
+            database: the state database, or a SQLite path or PostgreSQL URL.
             stale_after: seconds without heartbeat after which a running job's worker is
                 presumed dead.
             max_attempts: claims after which a job whose workers keep dying is failed.
@@ -166,7 +167,7 @@ class JobQueue:
         self.stale_after = stale_after
         self.max_attempts = max_attempts
         self.keep_finished = keep_finished
-        self._db = Database(db_path)
+        self._db = open_database(database)
         self._db.migrate("jobs", _SCHEMA)
         self._listeners: builtins.list[Callable[[], None]] = []
 
@@ -183,7 +184,7 @@ class JobQueue:
         payload: Mapping[str, Any] | None = None,
     ) -> Job:
         """Queue a job, or merge into the project's queued job of that kind (see module doc)."""
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             row = conn.execute(
                 "SELECT seq, reasons, payload FROM jobs"
                 " WHERE project = ? AND kind = ? AND status = 'queued'",
@@ -228,7 +229,7 @@ class JobQueue:
         Requeues jobs of dead workers first. ``None`` when nothing can run now.
         """
         now = time.time()
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             self._requeue_stale(conn, now)
             row = conn.execute(
                 "SELECT seq FROM jobs j WHERE status = 'queued' AND NOT EXISTS (SELECT 1"
@@ -247,16 +248,16 @@ class JobQueue:
     def heartbeat(self, job_id: str, *, worker_id: str | None = None) -> bool:
         """Record that the job's worker is alive; ``False`` if the job is no longer running
         (or, given ``worker_id``, no longer run by that worker)."""
-        cursor = self._db.connect().execute(
-            "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'"
-            " AND (? IS NULL OR worker = ?)",
-            (time.time(), job_id, worker_id, worker_id),
+        sql = "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'"
+        if worker_id is None:
+            return self._db.execute(sql, (time.time(), job_id)).rowcount > 0
+        return (
+            self._db.execute(f"{sql} AND worker = ?", (time.time(), job_id, worker_id)).rowcount > 0
         )
-        return cursor.rowcount > 0
 
     def report(self, job_id: str, progress: Mapping[str, Any]) -> None:
         """Record a running job's progress (shown by ``/jobs``); a no-op once it finished."""
-        self._db.connect().execute(
+        self._db.execute(
             "UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'",
             (json.dumps(dict(progress), default=str), job_id),
         )
@@ -277,7 +278,7 @@ class JobQueue:
         Raises:
             NotFound: no job has that id.
         """
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             job = self._row(conn, "id = ?", job_id)
             if job.status != "running" or (worker_id is not None and job.worker != worker_id):
                 log.warning(
@@ -311,7 +312,7 @@ class JobQueue:
         Raises:
             NotFound: no job has that id.
         """
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             conn.execute(
                 "UPDATE jobs SET status = 'cancelled', finished_at = ?"
                 " WHERE id = ? AND status = 'queued'",
@@ -325,22 +326,20 @@ class JobQueue:
         Raises:
             NotFound: no job has that id (never existed, or pruned as old).
         """
-        return self._row(self._db.connect(), "id = ?", job_id)
+        return self._row(self._db, "id = ?", job_id)
 
     def list(self, project: ProjectKey | None = None, *, limit: int = 50) -> builtins.list[Job]:
         """The newest ``limit`` jobs, of one project or of all, newest first."""
         if project is None:
-            rows = self._db.connect().execute(
-                "SELECT * FROM jobs ORDER BY seq DESC LIMIT ?", (limit,)
-            )
+            rows = self._db.execute("SELECT * FROM jobs ORDER BY seq DESC LIMIT ?", (limit,))
         elif project.generation is None:
             # A bare id ("4") means every generation of that project id.
-            rows = self._db.connect().execute(
+            rows = self._db.execute(
                 "SELECT * FROM jobs WHERE project_id = ? ORDER BY seq DESC LIMIT ?",
                 (project.id, limit),
             )
         else:
-            rows = self._db.connect().execute(
+            rows = self._db.execute(
                 "SELECT * FROM jobs WHERE project = ? ORDER BY seq DESC LIMIT ?",
                 (str(project), limit),
             )
@@ -349,13 +348,11 @@ class JobQueue:
     def counts(self) -> dict[str, int]:
         """How many jobs are in each status (every status present, for ``/metrics``)."""
         counts = dict.fromkeys(get_args(JobStatus), 0)
-        for status, n in self._db.connect().execute(
-            "SELECT status, COUNT(*) FROM jobs GROUP BY status"
-        ):
+        for status, n in self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
             counts[status] = n
         return counts
 
-    def _row(self, conn: sqlite3.Connection, where: str, value: Any) -> Job:
+    def _row(self, conn: Executor, where: str, value: Any) -> Job:
         row = conn.execute(f"SELECT * FROM jobs WHERE {where}", (value,)).fetchone()
         if row is None:
             raise NotFound(
@@ -374,23 +371,21 @@ class JobQueue:
         if not ids:
             return 0
         marks = ", ".join("?" * len(ids))
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             rows = conn.execute(
                 f"SELECT * FROM jobs WHERE status = 'running' AND worker IN ({marks})", ids
             ).fetchall()
             self._requeue(conn, rows, why, time.time())
         return len(rows)
 
-    def _requeue_stale(self, conn: sqlite3.Connection, now: float) -> None:
+    def _requeue_stale(self, conn: Executor, now: float) -> None:
         stale = conn.execute(
             "SELECT * FROM jobs WHERE status = 'running' AND heartbeat_at < ?",
             (now - self.stale_after,),
         ).fetchall()
         self._requeue(conn, stale, "stopped heartbeating", now)
 
-    def _requeue(
-        self, conn: sqlite3.Connection, rows: Iterable[sqlite3.Row], why: str, now: float
-    ) -> None:
+    def _requeue(self, conn: Executor, rows: Iterable[Any], why: str, now: float) -> None:
         for row in rows:
             lost = f"worker {row['worker']} {why}"
             sibling = conn.execute(

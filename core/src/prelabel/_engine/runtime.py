@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from prelabel._engine.acceptance import AcceptanceTracker
 from prelabel._engine.bulk import run_predict_job
+from prelabel._engine.db import database_target, open_database
 from prelabel._engine.jobrunner import JobRunner
 from prelabel._engine.jobs import Job, JobQueue
 from prelabel._engine.liveness import WorkerRegistry
@@ -280,10 +281,11 @@ def build_runtime(
     if adopt:
         backend.home = settings.model_dir
     settings.model_dir.mkdir(parents=True, exist_ok=True)
-    store = ProjectStore(settings.model_dir)
-    queue = JobQueue(store.db_path, stale_after=settings.job_stale_seconds)
-    acceptance = AcceptanceTracker(store.db_path)
-    workers = WorkerRegistry(store.db_path)
+    database = open_database(database_target(settings.database_url, settings.model_dir))
+    store = ProjectStore(settings.model_dir, database=database)
+    queue = JobQueue(database, stale_after=settings.job_stale_seconds)
+    acceptance = AcceptanceTracker(database)
+    workers = WorkerRegistry(database)
     telemetry = Telemetry(
         backend.name,
         queue.counts,

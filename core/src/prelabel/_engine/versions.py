@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
 import tempfile
 import time
 import uuid
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prelabel._engine.db import Database
+from prelabel._engine.db import Database, Executor
 from prelabel.errors import NotFound
 from prelabel.project import ProjectKey
 
@@ -45,6 +44,9 @@ SCHEMA = (
     " WHERE status = 'previous'",
 )
 
+#: Every write of versions takes this lock: numbers are allocated as MAX + 1, and the start-up
+#: cleanup must not see a version directory between its rename and its row's commit.
+_LOCK = "versions"
 _VERSION_COLUMNS = "number, name, path, created_at, metrics, status"
 _TRASH = ".trash-"
 _WORK = "work-"
@@ -93,11 +95,11 @@ class VersionStore:
 
     def current_version(self, key: ProjectKey) -> VersionInfo | None:
         """The version to serve, or ``None`` before the first promotion (the base model)."""
-        return self._current(self._db.connect(), key)
+        return self._current(self._db, key)
 
     def versions(self, key: ProjectKey) -> list[VersionInfo]:
         """Every version of ``key``, rejected ones included, newest first."""
-        rows = self._db.connect().execute(
+        rows = self._db.execute(
             f"SELECT {_VERSION_COLUMNS} FROM versions WHERE project = ? ORDER BY number DESC",
             (str(key),),
         )
@@ -108,7 +110,7 @@ class VersionStore:
 
         ``GET /versions`` carries no project, so this spans all projects.
         """
-        rows = self._db.connect().execute(
+        rows = self._db.execute(
             "SELECT name FROM versions WHERE status != 'rejected'"
             " GROUP BY name ORDER BY MAX(created_at) DESC"
         )
@@ -142,7 +144,7 @@ class VersionStore:
         (self.root / "projects" / key.slug / "versions").mkdir(parents=True, exist_ok=True)
         trash: list[Path] = []
         try:
-            with self._db.write() as conn:
+            with self._db.write(lock=_LOCK) as conn:
                 number = self._next_number(conn, key)
                 target = self.root / self._rel(key, number)
                 if target.exists():
@@ -183,7 +185,7 @@ class VersionStore:
 
         It takes the next number, so names stay unique; its ``path`` does not exist.
         """
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             number = self._next_number(conn, key)
             info = self._insert(conn, key, number, name_prefix, metrics, "rejected")
         log.info("Project %s: rejected %s, metrics %s", key, info.name, dict(metrics))
@@ -199,7 +201,7 @@ class VersionStore:
             NotFound: there is no previous version.
         """
         project = str(key)
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             current = self._current(conn, key)
             row = conn.execute(
                 f"SELECT {_VERSION_COLUMNS} FROM versions"
@@ -242,7 +244,7 @@ class VersionStore:
         if keep < 0:
             raise ValueError(f"prune keep must be >= 0, got {keep}")
         trash: list[Path] = []
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             rows = conn.execute(
                 "SELECT number, path, status FROM versions WHERE project = ? AND artifacts = 1"
                 " ORDER BY number DESC",
@@ -264,16 +266,14 @@ class VersionStore:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _current(self, conn: sqlite3.Connection, key: ProjectKey) -> VersionInfo | None:
+    def _current(self, conn: Executor, key: ProjectKey) -> VersionInfo | None:
         row = conn.execute(
             f"SELECT {_VERSION_COLUMNS} FROM versions WHERE project = ? AND status = 'current'",
             (str(key),),
         ).fetchone()
         return None if row is None else self._version(key, row)
 
-    def _version(
-        self, key: ProjectKey, row: sqlite3.Row, *, status: str | None = None
-    ) -> VersionInfo:
+    def _version(self, key: ProjectKey, row: Any, *, status: str | None = None) -> VersionInfo:
         return VersionInfo(
             project=key,
             name=row["name"],
@@ -289,7 +289,7 @@ class VersionStore:
         return f"projects/{key.slug}/versions/{number}"
 
     @staticmethod
-    def _next_number(conn: sqlite3.Connection, key: ProjectKey) -> int:
+    def _next_number(conn: Executor, key: ProjectKey) -> int:
         row = conn.execute(
             "SELECT COALESCE(MAX(number), 0) + 1 FROM versions WHERE project = ?", (str(key),)
         ).fetchone()
@@ -297,7 +297,7 @@ class VersionStore:
 
     def _insert(
         self,
-        conn: sqlite3.Connection,
+        conn: Executor,
         key: ProjectKey,
         number: int,
         name_prefix: str,
@@ -360,7 +360,7 @@ class VersionStore:
                     trash.append(path)
         # Under the write lock: a promotion renames and commits while holding it, so a
         # directory without a committed row cannot be one that is being promoted right now.
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             kept = {r[0] for r in conn.execute("SELECT path FROM versions WHERE artifacts = 1")}
             for path in (self.root / "projects").glob("*/versions/*"):
                 if path.relative_to(self.root).as_posix() not in kept:
