@@ -1,5 +1,7 @@
 """Real PostgreSQL, Redis and S3-compatible servers for the scale-out tests, on loopback.
 
+(And the ``slowfit`` test plugin's project seed, shared by the worker tests.)
+
 The binaries come from Debian's ``postgresql`` and ``redis-server`` packages
 (``scripts/install-services``, run by ``scripts/setup``) and from ``moto[server]`` (PyPI).
 Each server runs in a temporary directory on a free port of 127.0.0.1 and can be stopped and
@@ -17,11 +19,47 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-__all__ = ["PostgresServer", "RedisServer", "S3Server", "free_port", "missing_services"]
+__all__ = [
+    "PostgresServer",
+    "RedisServer",
+    "S3Server",
+    "free_port",
+    "missing_services",
+    "seed_slowfit_project",
+    "wait_until",
+]
+
+SLOWFIT_CONFIG = """<View><Text name="text" value="$text"/>
+<Choices name="c" toName="text"><Choice value="A"/><Choice value="B"/></Choices></View>"""
+
+
+def wait_until(what: Callable[[], object], timeout: float = 60.0) -> object:
+    """Poll ``what`` every 0.1 s until it returns something true; return that."""
+    deadline = time.monotonic() + timeout
+    while not (found := what()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return found
+
+
+def seed_slowfit_project(store: Any, key: Any) -> None:
+    """Give ``key`` a labeling config and six annotated tasks: a job of ``slowfit`` trains."""
+    store.remember_setup(
+        key, extra_params={}, hostname=None, access_token=None, label_config=SLOWFIT_CONFIG
+    )
+    tasks = [
+        {"id": i, "data": {"text": f"{word} {i}"}, "annotations": [{"id": i, "result": [
+            {"from_name": "c", "to_name": "text", "type": "choices", "value": {"choices": [label]}}
+        ]}]}
+        for i, (word, label) in enumerate([("good", "A"), ("bad", "B")] * 3)
+    ]  # fmt: skip
+    store.replace_annotations(key, tasks)
 
 
 def free_port() -> int:

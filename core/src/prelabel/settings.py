@@ -191,6 +191,11 @@ class CoreSettings(BaseSettings):
                 "PRELABEL_REDIS_URL needs PRELABEL_DATABASE_URL: RQ workers on other machines"
                 " must see the jobs, versions and annotations the server stores"
             )
+        if self.redis_url and self.job_runner == "thread":
+            raise ValueError(
+                "PRELABEL_JOB_RUNNER=thread runs jobs inside the server, but with"
+                " PRELABEL_REDIS_URL RQ workers run them: use process or external"
+            )
         return self
 
     @property

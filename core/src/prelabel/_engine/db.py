@@ -11,8 +11,8 @@ they must (:mod:`prelabel._engine.postgres` says how).
   advisory lock: :data:`GLOBAL` by default (SQLite's semantics), a narrower name such as
   ``"jobs"`` or ``"versions:4.1795807427"`` where that is all a transaction must exclude, and
   ``None`` for statements that are safe on their own (upserts, single-row updates).
-* :func:`open_database` hands each process one PostgreSQL pool per URL; the runtime opens one
-  :class:`Database` and gives it to the store, the job queue and the acceptance tracker.
+* :func:`prelabel._engine.engines.open_database` picks the engine for a target; the runtime
+  opens one :class:`Database` and gives it to the store, the job queue and the tracker.
 
 The SQLite file (``<model dir>/prelabel.db``) is opened by several gunicorn workers and a
 worker process, so:
@@ -35,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from prelabel.errors import ConfigError
 
@@ -47,8 +48,7 @@ __all__ = [
     "Migration",
     "Rows",
     "SqliteDatabase",
-    "database_target",
-    "open_database",
+    "redact",
 ]
 
 log = logging.getLogger(__name__)
@@ -221,47 +221,11 @@ class SqliteDatabase(Database):
                 conn.execute("COMMIT")
 
 
-def database_target(database_url: str | None, model_dir: Path) -> Path | str:
-    """What :func:`open_database` opens for these settings: the URL, else the SQLite file."""
-    return database_url or model_dir / DB_NAME
-
-
-_opened: dict[str, Database] = {}
-_opened_lock = threading.Lock()
-
-
-def open_database(target: Database | Path | str) -> Database:
-    """A :class:`Database` for ``target``: a new one for a SQLite path (cheap), this
-    process's one for a PostgreSQL URL (one connection pool per process).
-
-    Raises:
-        ConfigError: the URL names no engine prelabel supports, or the PostgreSQL driver is
-            not installed.
-    """
-    if isinstance(target, Database):
-        return target
-    if isinstance(target, Path):
-        return SqliteDatabase(target)
-    key = str(target)
-    with _opened_lock:
-        found = _opened.get(key)
-        if found is None:
-            found = _opened[key] = _make(target)
-        return found
-
-
-def _make(target: str) -> Database:
-    scheme = target.split("://", 1)[0].lower() if "://" in target else ""
-    if scheme not in ("postgresql", "postgres"):
-        raise ConfigError(
-            f"PRELABEL_DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host:5432"
-            f"/db), got scheme {scheme or 'none'!r}; leave it unset for the embedded SQLite file."
-        )
-    try:
-        from prelabel._engine.postgres import PostgresDatabase
-    except ImportError as exc:
-        raise ConfigError(
-            f"PRELABEL_DATABASE_URL needs the PostgreSQL driver ({exc.name} is missing):"
-            " pip install 'prelabel[scale]'"
-        ) from None
-    return PostgresDatabase(target)
+def redact(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))

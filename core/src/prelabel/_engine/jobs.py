@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from prelabel._engine.db import Database, Executor, open_database
+from prelabel._engine.db import Database, Executor
+from prelabel._engine.engines import open_database
 from prelabel.errors import NotFound
 from prelabel.project import ProjectKey
 
@@ -57,6 +58,8 @@ _SCHEMA = (
     ),
     # progress: JSON a running job reports about itself (e.g. a bulk prediction's counts).
     ("ALTER TABLE jobs ADD COLUMN progress TEXT NOT NULL DEFAULT '{}'",),
+    # delivery: the RQ job that delivers it to a worker (PRELABEL_REDIS_URL), see rqjobs.
+    ("ALTER TABLE jobs ADD COLUMN delivery TEXT",),
 )
 
 
@@ -74,6 +77,7 @@ class Job:
         coalesced: how many requests were merged into this job (1 if none).
         worker: the worker that runs or ran it.
         attempts: how many times a worker claimed it (more than 1 after a worker died).
+        delivery: the RQ job that delivered it last (with ``PRELABEL_REDIS_URL``).
     """
 
     id: str
@@ -92,6 +96,7 @@ class Job:
     coalesced: int = 1
     worker: str | None = None
     attempts: int = 0
+    delivery: str | None = None
 
 
 def _render(reasons: list[list[Any]]) -> str:
@@ -136,6 +141,7 @@ def _job(row: Any) -> Job:
         coalesced=row["coalesced"],
         worker=row["worker"],
         attempts=row["attempts"],
+        delivery=row["delivery"],
     )
 
 
@@ -169,10 +175,11 @@ class JobQueue:
         self.keep_finished = keep_finished
         self._db = open_database(database)
         self._db.migrate("jobs", _SCHEMA)
-        self._listeners: builtins.list[Callable[[], None]] = []
+        self._listeners: builtins.list[Callable[[Job, bool], None]] = []
 
-    def add_listener(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` after each enqueue in this process (runners wake up on it)."""
+    def add_listener(self, callback: Callable[[Job, bool], None]) -> None:
+        """Call ``callback(job, created)`` after each enqueue in this process: runners wake up
+        on it, and RQ delivers jobs ``created`` (not merged into a queued one)."""
         self._listeners.append(callback)
 
     def enqueue(
@@ -190,6 +197,7 @@ class JobQueue:
                 " WHERE project = ? AND kind = ? AND status = 'queued'",
                 (str(project), kind),
             ).fetchone()
+            created = row is None
             if row is not None:
                 seq = row["seq"]
                 conn.execute(
@@ -220,7 +228,7 @@ class JobQueue:
                 )
             job = self._row(conn, "seq = ?", seq)
         for callback in self._listeners:
-            callback()
+            callback(job, created)
         return job
 
     def claim(self, worker_id: str) -> Job | None:
@@ -244,6 +252,61 @@ class JobQueue:
                 (now, now, worker_id, row["seq"]),
             )
             return self._row(conn, "seq = ?", row["seq"])
+
+    def claim_delivered(self, job_id: str, worker_id: str, delivery: str) -> Job | None:
+        """Claim job ``job_id`` for the RQ job ``delivery`` that brought it (see rqjobs).
+
+        A queued job is claimed unless its project has a running job (the job that finishes
+        hands it on). A running job whose last delivery was this one is taken over: RQ
+        delivers a job again only once the worker that ran it is gone; after
+        ``max_attempts`` such claims it fails. ``None`` when there is nothing to run.
+        """
+        now = time.time()
+        with self._db.write(lock=_LOCK) as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            if row["status"] == "queued":
+                busy = conn.execute(
+                    "SELECT 1 FROM jobs WHERE project = ? AND status = 'running'",
+                    (row["project"],),
+                ).fetchone()
+                if busy is not None:
+                    return None
+            elif row["status"] != "running" or row["delivery"] != delivery:
+                return None
+            elif row["attempts"] >= self.max_attempts:
+                self._requeue(conn, [row], "was lost with its RQ job", now)
+                return None
+            conn.execute(
+                "UPDATE jobs SET status = 'running', started_at = ?, heartbeat_at = ?,"
+                " worker = ?, attempts = attempts + 1, delivery = ? WHERE seq = ?",
+                (now, now, worker_id, delivery, row["seq"]),
+            )
+            return self._row(conn, "seq = ?", row["seq"])
+
+    def set_delivery(self, job_id: str, delivery: str) -> None:
+        """Record the RQ job that delivers a queued job (a no-op once it runs)."""
+        self._db.execute(
+            "UPDATE jobs SET delivery = ? WHERE id = ? AND status = 'queued'", (delivery, job_id)
+        )
+
+    def ready(self, project: ProjectKey | None = None) -> builtins.list[Job]:
+        """The oldest queued job of each project with no running job (of ``project`` only)."""
+        where, args = ("AND j.project = ?", (str(project),)) if project else ("", ())
+        rows = self._db.execute(
+            "SELECT * FROM jobs j WHERE status = 'queued' AND seq = (SELECT MIN(seq) FROM jobs q"
+            " WHERE q.project = j.project AND q.status = 'queued') AND NOT EXISTS (SELECT 1"
+            f" FROM jobs r WHERE r.project = j.project AND r.status = 'running') {where}"
+            " ORDER BY seq",
+            args,
+        )
+        return [_job(row) for row in rows]
+
+    def requeue_stale(self) -> None:
+        """Hand running jobs silent for ``stale_after`` back to the queue (see the module doc)."""
+        with self._db.write(lock=_LOCK) as conn:
+            self._requeue_stale(conn, time.time())
 
     def heartbeat(self, job_id: str, *, worker_id: str | None = None) -> bool:
         """Record that the job's worker is alive; ``False`` if the job is no longer running

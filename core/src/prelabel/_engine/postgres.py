@@ -29,13 +29,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import psycopg_pool
 from psycopg.types.numeric import FloatLoader
 
-from prelabel._engine.db import GLOBAL, Database
+from prelabel._engine.db import GLOBAL, Database, redact
 from prelabel.errors import ServiceUnavailable
 
 __all__ = ["PostgresDatabase", "advisory_key", "translate"]
@@ -62,16 +61,6 @@ def advisory_key(name: str) -> int:
     """A lock name as the signed 64-bit key ``pg_advisory_xact_lock`` takes."""
     digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 _OPEN = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)

@@ -14,13 +14,13 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from prelabel._engine.acceptance import AcceptanceTracker
 from prelabel._engine.bulk import run_predict_job
-from prelabel._engine.db import database_target, open_database
+from prelabel._engine.engines import database_target, open_database
 from prelabel._engine.jobrunner import JobRunner
 from prelabel._engine.jobs import Job, JobQueue
 from prelabel._engine.liveness import WorkerRegistry
@@ -33,11 +33,14 @@ from prelabel._engine.training import GatedTraining
 from prelabel._ls.client import LabelStudioClient
 from prelabel.backend import Backend, Context, TrainJob
 from prelabel.config import LabelConfig
-from prelabel.errors import InvalidExtraParams
+from prelabel.errors import InvalidExtraParams, ServiceUnavailable
 from prelabel.media import MediaResolver
 from prelabel.project import ProjectKey
 from prelabel.registry import discover, load_backend, select_backend
 from prelabel.settings import BackendSettings, CoreSettings, check_environment, load_settings
+
+if TYPE_CHECKING:
+    from prelabel._engine.rqjobs import RqDelivery
 
 __all__ = ["PolicyFactory", "Runtime", "build_runtime", "make_backend"]
 
@@ -72,6 +75,8 @@ class Runtime:
     policy: TrainingPolicy = field(init=False)
     selector: SelectorSync = field(init=False)
     job_runner: JobRunner | None = None
+    #: Delivers jobs to RQ workers (``PRELABEL_REDIS_URL``); ``None`` without Redis.
+    delivery: RqDelivery | None = None
     _settings_cache: dict[str, BackendSettings] = field(default_factory=dict)
     _data_dirs: set[Path] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -234,16 +239,23 @@ class Runtime:
         if not self.policy.trains:
             return {"trains": False}
         runner = self.settings.job_runner
-        if runner == "thread":
-            alive = int(self.job_runner is not None and self.job_runner.alive)
-        else:
-            alive = self.workers.alive()
+        alive = self.live_workers()
         status: dict[str, Any] = {"trains": True, "runner": runner, "workers": alive}
+        if self.delivery is not None:
+            status["queue"] = f"rq:{self.delivery.rq.name}"
         if not alive:
             status["problem"] = "no training worker is running: jobs queue until one starts" + (
                 " (start `prelabel worker`)" if runner == "external" else ""
             )
         return status
+
+    def live_workers(self) -> int:
+        """Workers able to run this backend's jobs now (RQ's count with Redis)."""
+        if self.delivery is not None:
+            return self.delivery.workers()
+        if self.settings.job_runner == "thread":
+            return int(self.job_runner is not None and self.job_runner.alive)
+        return self.workers.alive()
 
     def record_acceptance(
         self, key: ProjectKey, task: Mapping[str, Any], annotation: Mapping[str, Any]
@@ -286,10 +298,23 @@ def build_runtime(
     queue = JobQueue(database, stale_after=settings.job_stale_seconds)
     acceptance = AcceptanceTracker(database)
     workers = WorkerRegistry(database)
+    delivery = None
+    if settings.redis_url:
+        from prelabel._engine.rqjobs import RqDelivery
+
+        delivery = RqDelivery(settings.redis_url, backend.name, queue)
+        queue.add_listener(delivery.on_enqueue)
+
+    def scraped_workers() -> int:
+        try:
+            return delivery.workers() if delivery is not None else workers.alive()
+        except ServiceUnavailable:
+            return 0  # /health says why; a metrics scrape must not fail with Redis
+
     telemetry = Telemetry(
         backend.name,
         queue.counts,
-        live_workers=None if settings.job_runner == "thread" else workers.alive,
+        live_workers=None if settings.job_runner == "thread" else scraped_workers,
     )
     runner = PredictionRunner(
         backend,
@@ -308,6 +333,7 @@ def build_runtime(
         media=media or MediaResolver(settings),
         runner=runner,
         workers=workers,
+        delivery=delivery,
     )
     runtime.policy = policy(runtime)
     runtime.selector = SelectorSync(lambda state: runtime.ls_api())

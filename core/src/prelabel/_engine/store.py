@@ -29,7 +29,8 @@ from typing import Any
 
 from prelabel._engine.annotation_cache import SCHEMA as _CACHE_SCHEMA
 from prelabel._engine.annotation_cache import AnnotationCache
-from prelabel._engine.db import DB_NAME, Database, open_database
+from prelabel._engine.db import DB_NAME, Database
+from prelabel._engine.engines import open_database
 from prelabel._engine.versions import SCHEMA as _VERSIONS_SCHEMA
 from prelabel._engine.versions import VersionInfo, VersionStore
 from prelabel.project import ProjectKey

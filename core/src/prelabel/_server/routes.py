@@ -262,4 +262,6 @@ def job_json(job: Any) -> dict[str, Any]:
         "progress": dict(job.progress),
         "result": dict(job.result),
         "error": job.error,
+        "worker": job.worker,
+        "attempts": job.attempts,
     }

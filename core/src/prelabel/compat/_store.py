@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prelabel._engine.db import DB_NAME, Database, open_database
+from prelabel._engine.db import DB_NAME, Database
+from prelabel._engine.engines import open_database
 
 __all__ = ["CompatStore"]
 

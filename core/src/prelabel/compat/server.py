@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from prelabel._engine.db import database_target
+from prelabel._engine.engines import database_target
 from prelabel._engine.runtime import build_runtime
 from prelabel._server.app import create_app
 from prelabel._server.gunicorn import run_gunicorn as serve

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from prelabel._engine.acceptance import AcceptanceTracker
-from prelabel._engine.db import DB_NAME, open_database
+from prelabel._engine.db import DB_NAME
+from prelabel._engine.engines import open_database
 from prelabel._engine.jobs import Job, JobQueue
 from prelabel._engine.store import ProjectStore, VersionInfo
 from prelabel.errors import ConfigError
