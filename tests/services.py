@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -27,11 +28,14 @@ import httpx
 
 __all__ = [
     "PostgresServer",
+    "Process",
     "RedisServer",
+    "Replica",
     "S3Server",
     "free_port",
     "missing_services",
     "seed_slowfit_project",
+    "stop_all",
     "wait_until",
 ]
 
@@ -214,3 +218,69 @@ class S3Server:
     def close(self) -> None:
         self._proc.terminate()
         self._proc.wait(20)
+
+
+class Process:
+    """A ``prelabel`` command running in its own process group, logging to a file."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "prelabel", *argv],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self) -> None:
+        """SIGTERM to the group (gunicorn's workers, RQ's work-horses), SIGKILL after 30 s."""
+        self.terminate()
+        self.wait()
+
+    def terminate(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def wait(self) -> None:
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+class Replica(Process):
+    """``prelabel serve NAME`` on a free loopback port (:meth:`healthy` waits for it)."""
+
+    def __init__(self, name: str, env: dict[str, str], log: Path, *args: str) -> None:
+        self.port = free_port()
+        argv = ["serve", name, "--host", "127.0.0.1", "--port", str(self.port), *args]
+        super().__init__(argv, env, log)
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120)
+
+    def healthy(self, timeout: float = 120) -> Replica:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.client.get("/health").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"prelabel serve did not start:\n{self.log.read_text()}")
+            time.sleep(0.2)
+
+    def terminate(self) -> None:
+        self.client.close()
+        super().terminate()
+
+
+def stop_all(processes: list[Process]) -> None:
+    """Stop several processes at once."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait()

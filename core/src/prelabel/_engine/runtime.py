@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from prelabel._engine.acceptance import AcceptanceTracker
+from prelabel._engine.artifacts import ArtifactStore
 from prelabel._engine.bulk import run_predict_job
 from prelabel._engine.engines import database_target, open_database
 from prelabel._engine.jobrunner import JobRunner
@@ -249,6 +250,14 @@ class Runtime:
             )
         return status
 
+    def check_services(self) -> None:
+        """Raise :class:`ServiceUnavailable` unless the state database answers (``/health``).
+
+        Redis is checked by :meth:`training_status` (it counts RQ's workers).
+        """
+        if self.store.database.dialect != "sqlite":  # a file needs no network round trip
+            self.store.database.execute("SELECT 1")
+
     def live_workers(self) -> int:
         """Workers able to run this backend's jobs now (RQ's count with Redis)."""
         if self.delivery is not None:
@@ -294,7 +303,12 @@ def build_runtime(
         backend.home = settings.model_dir
     settings.model_dir.mkdir(parents=True, exist_ok=True)
     database = open_database(database_target(settings.database_url, settings.model_dir))
-    store = ProjectStore(settings.model_dir, database=database)
+    artifacts = None
+    if settings.artifacts_url:
+        artifacts = ArtifactStore(
+            settings.artifacts_url, settings.artifacts_options, settings.model_dir
+        )
+    store = ProjectStore(settings.model_dir, database=database, artifacts=artifacts)
     queue = JobQueue(database, stale_after=settings.job_stale_seconds)
     acceptance = AcceptanceTracker(database)
     workers = WorkerRegistry(database)

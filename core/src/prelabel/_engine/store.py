@@ -29,6 +29,7 @@ from typing import Any
 
 from prelabel._engine.annotation_cache import SCHEMA as _CACHE_SCHEMA
 from prelabel._engine.annotation_cache import AnnotationCache
+from prelabel._engine.artifacts import ArtifactStore
 from prelabel._engine.db import DB_NAME, Database
 from prelabel._engine.engines import open_database
 from prelabel._engine.versions import SCHEMA as _VERSIONS_SCHEMA
@@ -80,6 +81,7 @@ class ProjectStore(VersionStore, AnnotationCache):
         root: Path,
         *,
         database: Database | Path | str | None = None,
+        artifacts: ArtifactStore | None = None,
         tmp_max_age: float = 2 * 86400.0,
     ) -> None:
         """Open (creating if needed) the store and clean up what a crash left behind.
@@ -88,10 +90,13 @@ class ProjectStore(VersionStore, AnnotationCache):
             root: the model directory.
             database: the state database (a :class:`Database`, a PostgreSQL URL or a SQLite
                 path); by default the SQLite file ``root/prelabel.db``.
+            artifacts: shared storage for the versions' files (``PRELABEL_ARTIFACTS_URL``);
+                ``root`` then keeps this machine's copies.
             tmp_max_age: work dirs under ``root/tmp`` untouched this many seconds belong to a
                 training that died; they are removed at start-up.
         """
         self.root = root
+        self.artifacts = artifacts
         for sub in ("projects", "tmp"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         self._db = open_database(database if database is not None else self.db_path)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prelabel._engine.artifacts import ArtifactStore
 from prelabel._engine.db import Database, Executor
 from prelabel.errors import NotFound
 from prelabel.project import ProjectKey
@@ -85,11 +86,13 @@ class VersionInfo:
 class VersionStore:
     """Versions per project: promotion, rejection, rollback, pruning.
 
-    A base class of ``ProjectStore``, which provides ``root`` and ``_db``.
+    A base class of ``ProjectStore``, which provides ``root``, ``_db`` and ``artifacts``.
     """
 
     root: Path
     _db: Database
+    #: Shared storage for the versions' files (``PRELABEL_ARTIFACTS_URL``), if any.
+    artifacts: ArtifactStore | None
 
     # -- queries --------------------------------------------------------------------------
 
@@ -116,6 +119,13 @@ class VersionStore:
         )
         return [row[0] for row in rows]
 
+    def local_path(self, version: VersionInfo) -> Path:
+        """The directory of ``version``'s files on this machine (fetched from the shared
+        storage on first use)."""
+        if self.artifacts is None:
+            return version.path
+        return self.artifacts.local(version.path.relative_to(self.root).as_posix())
+
     @contextlib.contextmanager
     def new_version_dir(self, key: ProjectKey) -> Iterator[Path]:
         """An empty work dir under ``root/tmp`` (same file system, so promotion is a rename).
@@ -140,6 +150,8 @@ class VersionStore:
         """
         if not workdir.is_dir():
             raise FileNotFoundError(f"Cannot promote {workdir}: it is not a directory.")
+        if self.artifacts is not None:
+            return self._promote_shared(self.artifacts, key, workdir, name_prefix, metrics)
         staged = workdir if self._same_fs(workdir) else self._copy_in(key, workdir)
         (self.root / "projects" / key.slug / "versions").mkdir(parents=True, exist_ok=True)
         trash: list[Path] = []
@@ -153,17 +165,7 @@ class VersionStore:
                     trash.append(self._to_trash(target))
                 os.replace(staged, target)
                 try:
-                    project = str(key)
-                    conn.execute(
-                        "UPDATE versions SET status = 'retired'"
-                        " WHERE project = ? AND status = 'previous'",
-                        (project,),
-                    )
-                    conn.execute(
-                        "UPDATE versions SET status = 'previous'"
-                        " WHERE project = ? AND status = 'current'",
-                        (project,),
-                    )
+                    self._demote(conn, key)
                     info = self._insert(conn, key, number, name_prefix, metrics, "current")
                 except BaseException:
                     # Hand the work dir back to its owner (who removes it); if even that fails,
@@ -175,6 +177,36 @@ class VersionStore:
             self._empty(trash)
             if staged != workdir:
                 shutil.rmtree(staged, ignore_errors=True)
+        log.info("Project %s: promoted %s, metrics %s", key, info.name, dict(metrics))
+        return info
+
+    def _promote_shared(
+        self,
+        artifacts: ArtifactStore,
+        key: ProjectKey,
+        workdir: Path,
+        name_prefix: str,
+        metrics: Mapping[str, float],
+    ) -> VersionInfo:
+        """:meth:`promote` with shared storage: upload under a fresh key, then commit the row.
+
+        Uploading takes no lock; a failed commit deletes the upload again.
+        """
+        rel = f"projects/{key.slug}/artifacts/{uuid.uuid4().hex}"
+        artifacts.upload(workdir, rel)
+        try:
+            with self._db.write(lock=_LOCK) as conn:
+                number = self._next_number(conn, key)
+                self._demote(conn, key)
+                info = self._insert(conn, key, number, name_prefix, metrics, "current", rel=rel)
+        except BaseException:
+            artifacts.delete(rel)
+            raise
+        # This machine keeps the files it trained instead of fetching them again (a work dir
+        # on another file system stays its owner's: then the first use fetches them).
+        with contextlib.suppress(OSError):
+            (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(workdir, self.root / rel)
         log.info("Project %s: promoted %s, metrics %s", key, info.name, dict(metrics))
         return info
 
@@ -244,6 +276,7 @@ class VersionStore:
         if keep < 0:
             raise ValueError(f"prune keep must be >= 0, got {keep}")
         trash: list[Path] = []
+        pruned: list[str] = []
         with self._db.write(lock=_LOCK) as conn:
             rows = conn.execute(
                 "SELECT number, path, status FROM versions WHERE project = ? AND artifacts = 1"
@@ -257,14 +290,27 @@ class VersionStore:
                     "UPDATE versions SET artifacts = 0 WHERE project = ? AND number = ?",
                     (str(key), row["number"]),
                 )
+                pruned.append(row["path"])
                 path = self.root / row["path"]
                 if path.exists():
                     trash.append(self._to_trash(path))
         self._empty(trash)
+        if self.artifacts is not None:
+            for rel in pruned:
+                self.artifacts.delete(rel)
         if trash:
             log.info("Project %s: pruned the artifacts of %d old versions", key, len(trash))
 
     # -- internals -------------------------------------------------------------------------
+
+    @staticmethod
+    def _demote(conn: Executor, key: ProjectKey) -> None:
+        """Before a new current version: current becomes previous, previous retired."""
+        for old, new in (("previous", "retired"), ("current", "previous")):
+            conn.execute(
+                "UPDATE versions SET status = ? WHERE project = ? AND status = ?",
+                (new, str(key), old),
+            )
 
     def _current(self, conn: Executor, key: ProjectKey) -> VersionInfo | None:
         row = conn.execute(
@@ -303,14 +349,17 @@ class VersionStore:
         name_prefix: str,
         metrics: Mapping[str, float],
         status: str,
+        *,
+        rel: str | None = None,
     ) -> VersionInfo:
         if not name_prefix:
             raise ValueError("name_prefix must not be empty")
+        rel = rel or self._rel(key, number)
         info = VersionInfo(
             project=key,
             name=f"{name_prefix}-{number}",
             number=number,
-            path=self.root / self._rel(key, number),
+            path=self.root / rel,
             created_at=time.time(),
             metrics=dict(metrics),
             status=status,
@@ -322,7 +371,7 @@ class VersionStore:
                 str(key),
                 number,
                 info.name,
-                self._rel(key, number),
+                rel,
                 info.created_at,
                 _dumps(info.metrics),
                 status,
@@ -362,7 +411,10 @@ class VersionStore:
         # directory without a committed row cannot be one that is being promoted right now.
         with self._db.write(lock=_LOCK) as conn:
             kept = {r[0] for r in conn.execute("SELECT path FROM versions WHERE artifacts = 1")}
-            for path in (self.root / "projects").glob("*/versions/*"):
+            # artifacts/: copies of shared versions (PRELABEL_ARTIFACTS_URL) on this machine.
+            dirs = [*(self.root / "projects").glob("*/versions/*")]
+            dirs += (self.root / "projects").glob("*/artifacts/*")
+            for path in dirs:
                 if path.relative_to(self.root).as_posix() not in kept:
                     log.warning("Removing %s: no version refers to it (left by a crash)", path)
                     trash.append(self._to_trash(path))

@@ -52,6 +52,7 @@ def normalise_extra_params(value: Any) -> dict[str, Any]:
 @bp.get("/health")
 def health() -> Response:
     runtime = _runtime()
+    runtime.check_services()  # a 503 naming what is down: LS shows the backend disconnected
     return jsonify(
         status="UP",
         model_class=type(runtime.backend).__name__,
