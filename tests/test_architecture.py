@@ -42,6 +42,7 @@ PUBLIC = {
     "prelabel.settings",
     "prelabel.testing",
     "prelabel.validation",
+    "prelabel.vision",
 }
 
 TOP_LEVEL = {

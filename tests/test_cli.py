@@ -99,3 +99,20 @@ def test_predict_says_what_it_needs(tmp_path):
     assert no_config.returncode == 2 and "--label-config" in no_config.stderr
     live = _predict(tmp_path, "--project", "3")
     assert live.returncode == 2 and "LABEL_STUDIO_URL" in live.stderr
+
+
+def test_serve_tells_backends_how_many_workers_share_the_cpu(monkeypatch, tmp_path):
+    import prelabel._server.gunicorn as gunicorn
+
+    seen = []
+    monkeypatch.setattr(
+        gunicorn, "run_gunicorn", lambda **options: seen.append((options, dict(os.environ)))
+    )
+    for name in ("WEB_CONCURRENCY", "PRELABEL_BACKEND"):
+        monkeypatch.setenv(name, "unset")  # restored after the test: serve sets both
+    monkeypatch.setenv("PRELABEL_JOB_RUNNER", "external")
+    monkeypatch.setenv("PRELABEL_MODEL_DIR", str(tmp_path))
+    result = CliRunner().invoke(cli, ["serve", "textcls", "--workers", "3"])
+    assert result.exit_code == 0, result.output
+    ((options, env),) = seen
+    assert options["workers"] == 3 and env["WEB_CONCURRENCY"] == "3"

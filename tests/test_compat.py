@@ -267,8 +267,9 @@ def test_a_model_failing_on_every_task_makes_predict_fail_with_its_message(compa
     answer = predict(client, ["xyz", "hmm"], status=500)
     message = "Prediction failed on all 2 tasks: ValueError: cannot read 'xyz'\n(no vowel) — é"
     assert answer.get_json() == {"error": "PredictionFailed", "message": message}
-    # LS shows only the status line ("500 Server Error: <reason> for url: …"): one line, ASCII.
-    reason = "Prediction failed on all 2 tasks: ValueError: cannot read 'xyz' (no vowel) ? ?"
+    # LS shows only the status line ("500 Server Error: <reason> for url: …"): one line, ASCII
+    # (the dash as "-", the accent dropped from its letter).
+    reason = "Prediction failed on all 2 tasks: ValueError: cannot read 'xyz' (no vowel) - e"
     assert answer.status == f"500 {reason}"
     single = predict(client, ["xyz"], status=500)
     assert single.get_json()["message"].startswith("Prediction failed on the task: ValueError")

@@ -218,6 +218,52 @@ def test_webhook_fixtures_cover_the_recorded_actions():
     } <= set(WEBHOOK_FIXTURES)
 
 
+class PrefetchingBackend(ThresholdBackend):
+    """Records what ``prefetch`` sees; fails when told to."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+        self.seen: list[tuple[list[Any], Any]] = []
+
+    def prefetch(self, tasks, ctx):
+        self.seen.append((list(tasks), ctx))
+        if self.fail:
+            raise RuntimeError("cannot prefetch")
+
+
+def test_tasks_created_hands_the_new_tasks_to_prefetch(make_app, ls_request):
+    backend = PrefetchingBackend()
+    client = make_app(backend).test_client()
+    setup = ls_request("setup")
+    setup["extra_params"] = {"threshold": 0.3}
+    setup_version(client, setup)
+    body = ls_request("webhook_TASKS_CREATED")
+    response = client.post("/webhook", json=body)
+    assert response.status_code == 200 and response.get_json()["status"] == "ok"
+    ((tasks, ctx),) = backend.seen
+    assert [t["id"] for t in tasks] == [4] and tasks[0]["data"] == {
+        "text": "new task after backend"
+    }
+    # The context is the project's: its stored config (the webhook's), settings and version.
+    assert ctx.project == KEY
+    assert ctx.label_config.control("sentiment").label_names == ("Positive", "Negative")
+    assert ctx.extra_params == {"threshold": 0.3} and ctx.settings.threshold == 0.3
+    assert ctx.model_version == backend.version and ctx.interaction == []
+
+
+def test_a_failing_prefetch_never_fails_the_webhook(make_app, ls_request, caplog):
+    backend = PrefetchingBackend(fail=True)
+    client = make_app(backend).test_client()
+    response = client.post("/webhook", json=ls_request("webhook_TASKS_CREATED"))
+    assert response.status_code == 200
+    assert len(backend.seen) == 1
+    assert "could not prefetch" in caplog.text
+    # Other events do not call it.
+    client.post("/webhook", json=ls_request("webhook_PROJECT_UPDATED"))
+    assert len(backend.seen) == 1
+
+
 def test_webhook_unknown_action_is_200(client, ls_request):
     body = ls_request("webhook_PROJECT_UPDATED")
     body["action"] = "LABEL_LINK_CREATED"
@@ -624,6 +670,21 @@ def test_the_gate_uses_the_backends_own_metric(make_app, ls_request, wait_job):
     # Challenger and champion were scored on the same held-out tasks, annotations included.
     holdout = int(first["result"]["metrics"]["holdout_tasks"])
     assert backend.evaluated[:2] == [("challenger", holdout, True), ("champion", holdout, True)]
+
+
+@pytest.mark.parametrize(("tolerance", "promoted"), [(0.0, False), (0.04, False), (0.06, True)])
+def test_a_gate_tolerance_lets_a_within_noise_dip_through(
+    make_app, ls_request, wait_job, tolerance, promoted
+):
+    backend = SelfScoringBackend(scores=[0.8, 0.75])
+    client = make_app(
+        backend, start_jobs=True, holdout_fraction=0.5, min_holdout=1, gate_tolerance=tolerance
+    ).test_client()
+    setup_version(client, ls_request("setup"))
+    first = client.post("/webhook", json=_bulk_event(ls_request)).get_json()["job"]
+    assert wait_job(client, first)["result"]["promoted"] is True
+    second = client.post("/webhook", json=_bulk_event(ls_request, 22)).get_json()["job"]
+    assert wait_job(client, second)["result"]["promoted"] is promoted
 
 
 # -- control group and acceptance ---------------------------------------------------------

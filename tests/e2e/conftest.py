@@ -312,6 +312,22 @@ class LabelStudioAPI:
     def import_texts(self, project: Project, texts: Sequence[str]) -> list[int]:
         return self.import_tasks(project, [{"data": {"text": t}} for t in texts])
 
+    def upload_images(self, project: Project, files: dict[str, bytes]) -> dict[str, int]:
+        """Upload PNG files, one task each (``data.image = "/data/upload/<project>/…-<name>"``);
+        the new tasks' ids by file name."""
+        self.call(
+            "POST",
+            f"/api/projects/{project.id}/import",
+            files={f"file{i}": (n, d, "image/png") for i, (n, d) in enumerate(files.items())},
+        )
+        by_name = {}
+        for task in self.tasks(project):
+            url = task["data"]["image"]
+            assert url.startswith(f"/data/upload/{project.id}/"), task["data"]
+            by_name[next(n for n in files if url.endswith(f"-{n}"))] = task["id"]
+        assert sorted(by_name) == sorted(files)
+        return by_name
+
     def upload_text_files(self, project: Project, files: dict[str, str]) -> list[int]:
         """Upload text files as whole-file tasks (``data.text = "/data/upload/<project>/<file>"``).
 
@@ -370,6 +386,16 @@ class LabelStudioAPI:
         )
         project.ml_id, project.backend = body["id"], backend
         return body
+
+    def refused_connection(self, project: Project, backend: Backend) -> str:
+        """``POST /api/ml`` that LS must refuse (400): the message it shows at Connect Model."""
+        response = self.call(
+            "POST",
+            "/api/ml",
+            json={"url": backend.url, "project": project.id, "title": backend.name},
+            expect=(400,),
+        )
+        return response.text
 
     def ml(self, ml_id: int) -> dict[str, Any]:
         """``GET /api/ml/{id}``: LS refreshes the state with /health and /setup first."""
@@ -694,6 +720,13 @@ class BackendSpec:
     #: Default: ``prelabel serve textcls``; ``{port}`` and ``{model_dir}`` are filled in.
     argv: list[str] | None = None
     auth: tuple[str, str] | None = None
+
+    @classmethod
+    def serve(cls, name: str, env: dict[str, str]) -> BackendSpec:
+        """``prelabel serve NAME`` (gunicorn) on the pool's port, ``env`` over the pool's."""
+        prelabel = str(Path(sys.executable).with_name("prelabel"))
+        argv = [prelabel, "serve", name, "--host", "127.0.0.1", "--port", "{port}"]
+        return cls(env=env, argv=argv)
 
 
 class BackendPool:

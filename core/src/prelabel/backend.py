@@ -237,6 +237,27 @@ class Backend(ABC):
                 f"and this labeling config has none (its controls: {found})."
             )
 
+    def check_settings(self, settings: BackendSettings) -> None:  # noqa: B027  (optional hook)
+        """Raise :class:`~prelabel.errors.ConfigError` if ``settings`` leave nothing to predict with.
+
+        For what a project's settings cannot do without (an API key, a server URL), so that
+        Label Studio refuses to connect with the reason instead of showing a connected model
+        that answers empty predictions. Called at ``/setup`` and ``/predict`` with the
+        project's ``extra_params`` applied, and at ``prelabel serve``'s start with the
+        environment's settings (a warning there: projects may bring what is missing). Keep it
+        cheap: no model loading, no network (``/setup`` must answer within 3 s).
+        """
+
+    def prefetch(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> None:  # noqa: B027
+        """Get ready for ``tasks``, which annotators are likely to open soon.
+
+        The server calls it on a ``TASKS_CREATED`` webhook (an import, a storage sync) with
+        the new tasks and a context for their project (its stored labeling config, already
+        accepted by :meth:`check_config`). It runs on the webhook's request, which Label
+        Studio gives 1 s: queue background work (fetch media, compute embeddings) and return.
+        The default does nothing.
+        """
+
     @abstractmethod
     def predict(
         self, tasks: Sequence[Mapping[str, Any]], ctx: Context

@@ -8,12 +8,15 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from prelabel.errors import PrelabelError
 from prelabel.registry import discover
+
+if TYPE_CHECKING:
+    from prelabel._engine.supervisor import Supervisor
 
 __all__ = ["main"]
 
@@ -49,63 +52,72 @@ def list_backends() -> None:
 @cli.command()
 @click.argument("name", required=False)
 @click.option("--host", default="0.0.0.0", show_default=True, help="Interface to bind.")
-@click.option("--port", "-p", default=9090, show_default=True, type=int, help="Port to bind.")
+@click.option(
+    "-p", "--port", default=9090, show_default=True, envvar="PORT", help="Port to bind (or PORT)."
+)
 @click.option(
     "--workers", "-w", default=1, show_default=True, type=int, help="gunicorn worker processes."
 )
 @click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker.")
-@click.option(
-    "--timeout",
-    default=300,
-    show_default=True,
-    type=int,
-    help="Worker timeout (s); LS waits 100 s.",
-)
+@click.option("--timeout", default=300, show_default=True, help="Worker timeout (s); LS: 100 s.")
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
 def serve(
     name: str | None, host: str, port: int, workers: int, threads: int, timeout: int, dev: bool
 ) -> None:
-    """Serve a backend to Label Studio (gunicorn; --dev for Flask's server)."""
+    """Serve a backend to Label Studio (gunicorn; --dev for Flask's server); what it needs is
+    checked first, so a mistake is one line on stderr and exit status 2."""
     _setup_logging()
     if name:
         os.environ["PRELABEL_BACKEND"] = name
+    # Torch backends divide the CPU's threads among the serving workers; gunicorn itself reads
+    # this variable as its default worker count, so the name keeps its usual meaning.
+    os.environ["WEB_CONCURRENCY"] = str(1 if dev else workers)
     metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Must be set before prometheus_client is imported anywhere, so workers share samples.
         metrics_dir = tempfile.mkdtemp(prefix="prelabel-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    from prelabel.settings import CoreSettings, load_settings
+    worker: Supervisor | None = None
 
-    settings = load_settings(CoreSettings)
-    worker = None
-    if settings.job_runner == "process" and _trains(name or settings.backend):
-        # Training in its own process keeps /health and /setup fast while a model trains.
-        from prelabel._engine.supervisor import Supervisor
+    def start_training_worker() -> None:
+        # Only once the port is ours: a second server must not work off a live one's queue.
+        nonlocal worker
+        if settings.job_runner == "process" and backend.trainable:
+            # Training in its own process keeps /health and /setup fast while a model trains.
+            from prelabel._engine.supervisor import Supervisor
 
-        worker = Supervisor([sys.executable, "-m", "prelabel", "worker"], name="training worker")
-        worker.start()
+            worker = Supervisor(
+                [sys.executable, "-m", "prelabel", "worker"], name="training worker"
+            )
+            worker.start()
+
     try:
+        from prelabel._server.preflight import preflight
+        from prelabel.settings import CoreSettings, load_settings
+
+        settings = load_settings(CoreSettings)
+        backend = preflight(name or settings.backend, settings, host=host, port=port, load=not dev)
         if dev:
             from prelabel._server import create_app
 
-            create_app().run(host=host, port=port, threaded=True)
+            app = create_app()
+            start_training_worker()
+            app.run(host=host, port=port, threaded=True)
         else:
             from prelabel._server.gunicorn import run_gunicorn
 
-            run_gunicorn(bind=f"{host}:{port}", workers=workers, threads=threads, timeout=timeout)
+            run_gunicorn(
+                bind=f"{host}:{port}",
+                workers=workers,
+                threads=threads,
+                timeout=timeout,
+                when_ready=start_training_worker,
+            )
     finally:
         if worker is not None:
             worker.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _trains(name: str | None) -> bool:
-    """Whether the backend to serve has ``fit`` (importing a plugin loads no model)."""
-    from prelabel.backend import Backend
-    from prelabel.registry import load_backend, select_backend
-
-    return load_backend(select_backend(name)).fit is not Backend.fit
 
 
 @cli.command()
@@ -298,7 +310,9 @@ def create(name: str, directory: Path | None, layout: str | None) -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--host", default="0.0.0.0", show_default=True, help="Interface to bind.")
-@click.option("--port", "-p", default=9090, show_default=True, type=int, help="Port to bind.")
+@click.option(
+    "-p", "--port", default=9090, show_default=True, envvar="PORT", help="Port to bind (or PORT)."
+)
 @click.option(
     "--workers", "-w", default=1, show_default=True, type=int, help="gunicorn worker processes."
 )
@@ -340,8 +354,11 @@ def start(
 ) -> None:
     """Serve DIRECTORY/model.py (a LabelStudioMLBase model) without installing it."""
     _setup_logging()
+    from prelabel._server.preflight import check_address
     from prelabel.compat.server import make_app, run_gunicorn
     from prelabel.settings import CoreSettings, load_settings
+
+    check_address(host, port)  # one line, before gunicorn retries and gives up
 
     overrides: dict[str, Any] = {"job_runner": "thread"}
     if basic_auth_user or basic_auth_pass:

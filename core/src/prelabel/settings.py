@@ -97,6 +97,15 @@ class CoreSettings(BaseSettings):
     min_holdout: int = Field(
         default=5, ge=1, description="Fewer held-out tasks than this: promote without gating."
     )
+    gate_tolerance: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Promote a challenger that scores up to this much below the champion on the "
+            "held-out tasks (small holdouts are noisy; 0: it must score at least as well)."
+        ),
+    )
     job_runner: Literal["process", "thread", "external"] = Field(
         default="process",
         description=(
@@ -227,8 +236,10 @@ class BackendSettings(BaseSettings):
 
 
 def _suggest(key: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    return f" Did you mean {close[0]}?" if close else ""
+    # Compared without the prefix every name shares, which would make anything look close.
+    names = {name.removeprefix(ENV_PREFIX): name for name in known}
+    close = difflib.get_close_matches(key.removeprefix(ENV_PREFIX), list(names), n=1)
+    return f" Did you mean {names[close[0]]}?" if close else ""
 
 
 def check_environment(
@@ -253,9 +264,9 @@ def check_environment(
         upper = key.upper()
         if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(ignored):
             continue
+        hint = _suggest(upper, known) or f" Known settings: {', '.join(sorted(known))}."
         raise ConfigError(
-            f"Unknown setting {key}: no prelabel or backend setting has that name."
-            f"{_suggest(upper, known)} Known settings: {', '.join(sorted(known))}."
+            f"Unknown setting {key}: no prelabel or backend setting has that name.{hint}"
         )
 
 

@@ -35,10 +35,18 @@ from prelabel import (
     TaskPredictions,
     UnsupportedConfig,
 )
+from prelabel.errors import ConfigError
 from prelabel_llm.budget import Budget, BudgetGate, worst_case
 from prelabel_llm.calls import RetryPolicy, TaskFailed, send, vote
 from prelabel_llm.prompt import SYSTEM, interactive_prompt, task_input
-from prelabel_llm.providers import ImagePart, Provider, ProviderError, Request, make_provider
+from prelabel_llm.providers import (
+    ImagePart,
+    Provider,
+    ProviderError,
+    Request,
+    make_provider,
+    missing_key,
+)
 from prelabel_llm.schema import FILLABLE, AnswerFormat, InvalidAnswer, Values
 from prelabel_llm.store import Store
 
@@ -146,6 +154,14 @@ class LlmBackend(Backend):
                 "value is a task field; this config has none it can fill (dynamic choices and "
                 "perRegion controls are not filled)."
             )
+
+    def check_settings(self, settings: BackendSettings) -> None:
+        """Refuse settings that reach no model: a hosted provider without an API key."""
+        assert isinstance(settings, LlmBackend.Settings)  # the server builds it from our class
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        problem = missing_key(settings.provider, api_key=key, base_url=settings.base_url)
+        if problem is not None:
+            raise ConfigError(f"The llm backend cannot predict: {problem}.")
 
     @classmethod
     def conformance_scenarios(cls) -> Sequence[Scenario]:

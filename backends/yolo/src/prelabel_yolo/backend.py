@@ -34,6 +34,7 @@ from prelabel import (
 )
 from prelabel.annotations import judged_result, unannotated
 from prelabel.config import Control, LabelConfig, LabelMap, ObjectTag
+from prelabel.vision.images import batches
 from prelabel_yolo.controls import (
     TASKS_FOR,
     ControlPlan,
@@ -45,7 +46,6 @@ from prelabel_yolo.controls import (
     video_controls,
 )
 from prelabel_yolo.evaluation import EVAL_CONF, RANKED, Scored, score
-from prelabel_yolo.images import batches
 from prelabel_yolo.models import LoadedModel, ModelCache
 from prelabel_yolo.settings import YoloSettings
 from prelabel_yolo.video import (

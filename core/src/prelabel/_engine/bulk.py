@@ -295,6 +295,8 @@ def run_predict_job(runtime: Any, job: Job) -> dict[str, Any]:
         )
     config = LabelConfig.cached(state.label_config)
     ctx = runtime.context(state, label_config=config)
+    # A backend that cannot predict says why now, instead of posting empty predictions.
+    runtime.check_project(job.project, config, ctx.settings, source="predict")
     progress = Progress()
     tasks, post = live_predictions(
         client,

@@ -100,6 +100,8 @@ def predict_project(
     runtime.store.set_label_config(key, config)
     state = runtime.store.project(key)
     ctx = runtime.context(state, label_config=LabelConfig.cached(config))
+    # A backend that cannot predict says why now, instead of posting empty predictions.
+    runtime.check_project(key, ctx.label_config, ctx.settings, source="predict")
     progress = Progress()
     tasks, post = live_predictions(
         client, key.id, ctx.model_version, progress, unlabeled_only=unlabeled_only
@@ -138,6 +140,7 @@ def predict_export(
     if stored.current is not None:
         state = stored  # the version this backend serves that project
     ctx = runtime.context(state, label_config=LabelConfig.cached(label_config))
+    runtime.check_project(project, ctx.label_config, ctx.settings, source="predict")
     pending = export.pending(ctx.model_version)
     progress = Progress(total=len(export.tasks), skipped=len(export.tasks) - len(pending))
     with _stop_on_ctrl_c() as stop:

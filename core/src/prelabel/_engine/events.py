@@ -68,7 +68,9 @@ def handle_event(runtime: Runtime, body: Mapping[str, Any]) -> tuple[dict[str, A
         changes += runtime.store.delete_annotations(key, _ids(body.get("annotations")))
     elif action == "TASKS_DELETED":
         changes += runtime.store.delete_tasks(key, _ids(body.get("tasks")))
-    elif action not in ("TASKS_CREATED", "PROJECT_UPDATED"):
+    elif action == "TASKS_CREATED":
+        runtime.prefetch(key, _as_list(body.get("tasks")))
+    elif action != "PROJECT_UPDATED":
         return {"status": "ignored", "action": action}, 200
     response: dict[str, Any] = {"status": "ok"}
     train = runtime.policy.trains and runtime.settings.train_trigger == "annotation"

@@ -12,7 +12,7 @@ Jobs run in a job runner (a background thread, or a process per job started by
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from prelabel._engine.store import ProjectState
 from prelabel.annotations import hash_bucket
 from prelabel.backend import Evaluation
 from prelabel.config import LabelConfig
-from prelabel.errors import ConfigError, PrelabelError
+from prelabel.errors import ConfigError, MediaError, PrelabelError
 from prelabel.project import ProjectKey
 
 __all__ = ["CHANGES", "GatedTraining", "split_holdout"]
@@ -52,6 +52,21 @@ def split_holdout(
     train = [t for t, h in zip(tasks, held, strict=True) if not h]
     holdout = [t for t, h in zip(tasks, held, strict=True) if h]
     return train, holdout
+
+
+def _unreadable_tasks(
+    tasks: Sequence[Mapping[str, Any]], failures: Mapping[Any, str]
+) -> list[tuple[Any, str]]:
+    """``(task id, why)`` of the ``tasks`` whose media could not be fetched, in task order."""
+    return [(t.get("id"), failures[t.get("id")]) for t in tasks if t.get("id") in failures]
+
+
+def _unreadable_summary(unreadable: Sequence[tuple[Any, str]]) -> dict[str, Any]:
+    """What a job's result says of tasks it could not load (nothing when it loaded them all)."""
+    if not unreadable:
+        return {}
+    task, why = unreadable[-1]
+    return {"unreadable_tasks": len(unreadable), "unreadable_error": f"task {task}: {why}"}
 
 
 class GatedTraining(TrainingPolicy):
@@ -104,11 +119,18 @@ class GatedTraining(TrainingPolicy):
                 reason=job.reason,
             )
             result = runtime.backend.fit(fit_job)
+            unreadable = _unreadable_tasks(train, fit_job.media.fetch_failures())
+            if unreadable and len(unreadable) == len(train):
+                raise MediaError(
+                    f"None of the {len(train)} annotated tasks could be loaded, so there is "
+                    f"nothing to train on; task {unreadable[-1][0]}: {unreadable[-1][1]}"
+                )
             if result is None:
                 return {
                     "trained": False,
                     "reason": "the backend had nothing to train on",
                     "tasks": len(train),
+                    **_unreadable_summary(unreadable),
                 }
             metrics = {k: float(v) for k, v in result.metrics.items()}
             metrics.update(train_tasks=float(len(train)), holdout_tasks=float(len(holdout)))
@@ -125,7 +147,7 @@ class GatedTraining(TrainingPolicy):
                 metric = next((e.metric for e in (challenger, defender) if e), "score")
                 new, old = (e.value if e is not None else 0.0 for e in (challenger, defender))
                 metrics.update({f"holdout_{metric}": new, f"champion_{metric}": old})
-                if new < old:
+                if new < old - settings.gate_tolerance:
                     rejected = store.record_rejected(key, name_prefix=prefix, metrics=metrics)
                     log.info(
                         "Project %s: challenger %s scored %.3f < champion %.3f; not promoted.",
@@ -139,6 +161,7 @@ class GatedTraining(TrainingPolicy):
                         "promoted": False,
                         "version": rejected.name,
                         "metrics": metrics,
+                        **_unreadable_summary(unreadable),
                     }
             version = store.promote(key, workdir, name_prefix=prefix, metrics=metrics)
         store.prune(key)
@@ -146,7 +169,13 @@ class GatedTraining(TrainingPolicy):
             # Scores of the new version for every unlabeled task, then LS sorts by them.
             runtime.queue.enqueue(key, "predict", reason="PROMOTED", payload={"select": True})
         log.info("Project %s: promoted %s (%s).", key, version.name, metrics)
-        return {"trained": True, "promoted": True, "version": version.name, "metrics": metrics}
+        return {
+            "trained": True,
+            "promoted": True,
+            "version": version.name,
+            "metrics": metrics,
+            **_unreadable_summary(unreadable),
+        }
 
     def _evaluate(
         self,

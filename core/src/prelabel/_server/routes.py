@@ -10,8 +10,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from prelabel._engine.events import handle_event
 from prelabel._engine.runtime import Runtime
+from prelabel._server.auth import check_authorization
 from prelabel.config import LabelConfig
-from prelabel.errors import BadRequest, InvalidExtraParams
+from prelabel.errors import BadRequest, InvalidExtraParams, Unauthorized
 from prelabel.metrics.bias import gaps_by_version
 from prelabel.project import ProjectKey
 
@@ -53,13 +54,33 @@ def normalise_extra_params(value: Any) -> dict[str, Any]:
 def health() -> Response:
     runtime = _runtime()
     runtime.check_services()  # a 503 naming what is down: LS shows the backend disconnected
-    return jsonify(
-        status="UP",
-        model_class=type(runtime.backend).__name__,
-        backend=runtime.backend.name,
-        version=runtime.backend.version,
-        training=runtime.training_status(),
-    )
+    body: dict[str, Any] = {
+        "status": "UP",
+        "model_class": type(runtime.backend).__name__,
+        "backend": runtime.backend.name,
+        "version": runtime.backend.version,
+        "training": runtime.training_status(),
+    }
+    if _authorised(runtime):
+        # /health is open to probes; what went wrong in which project is for those who log in.
+        body["last_errors"] = last_errors(runtime, None)
+    return jsonify(body)
+
+
+def _authorised(runtime: Runtime) -> bool:
+    try:
+        check_authorization(request.headers.get("Authorization"), runtime.settings)
+    except Unauthorized:
+        return False
+    return True
+
+
+def last_errors(runtime: Runtime, key: ProjectKey | None) -> dict[str, dict[str, Any]]:
+    """Each project's last error as JSON, newest first (``/health``, ``/jobs``)."""
+    return {
+        e.project: {"at": e.at, "source": e.source, "message": e.message}
+        for e in runtime.errors.last(key)
+    }
 
 
 @bp.post("/setup")
@@ -71,9 +92,9 @@ def setup() -> Response:
     if not isinstance(schema, str) or not schema.strip():
         raise BadRequest("/setup needs 'schema', the project's labeling config XML.")
     config = LabelConfig.cached(schema)
-    runtime.backend.check_config(config)
     extra = normalise_extra_params(body.get("extra_params"))
-    runtime.settings_for(extra)
+    # A backend that cannot predict for this project fails here, where LS shows the reason.
+    runtime.check_project(key, config, runtime.settings_for(extra), source="setup")
     hostname, token = body.get("hostname"), body.get("access_token")
     runtime.store.remember_setup(
         key,
@@ -84,7 +105,6 @@ def setup() -> Response:
     )
     state = runtime.store.project(key)
     version = runtime.served_version(state).name
-    runtime.telemetry.observe_version(str(key), version)
     runtime.selector.advise(state, version)
     return jsonify(model_version=version)
 
@@ -102,7 +122,7 @@ def predict() -> Response:
     if not isinstance(xml, str) or not xml.strip():
         raise BadRequest("/predict needs 'label_config' (or a prior /setup for this project).")
     config = LabelConfig.cached(xml)
-    runtime.backend.check_config(config)
+    runtime.check_project(key, config, runtime.settings_for(project.extra_params), source="predict")
     raw_params = body.get("params")
     params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     context = params.get("context")
@@ -183,6 +203,7 @@ def versions() -> Response:
 
 @bp.get("/projects/<project>/versions")
 def project_versions(project: str) -> Response:
+    """A project's versions; a bare id (``/projects/4/versions``) lists every generation's."""
     runtime = _runtime()
     key = ProjectKey.parse(project)
     return jsonify(
@@ -190,6 +211,7 @@ def project_versions(project: str) -> Response:
         versions=[
             {
                 "name": v.name,
+                "project": str(v.project),
                 "status": v.status,
                 "created_at": v.created_at,
                 "metrics": dict(v.metrics),
@@ -211,8 +233,9 @@ def rollback(project: str) -> Response:
 def list_jobs() -> Response:
     runtime = _runtime()
     project = request.args.get("project")
-    jobs = runtime.queue.list(ProjectKey.parse(project) if project else None)
-    return jsonify(jobs=[job_json(j) for j in jobs])
+    key = ProjectKey.parse(project) if project else None
+    jobs = runtime.queue.list(key)
+    return jsonify(jobs=[job_json(j) for j in jobs], last_errors=last_errors(runtime, key))
 
 
 @bp.get("/jobs/<job_id>")

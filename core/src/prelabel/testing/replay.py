@@ -14,9 +14,11 @@ __all__ = ["check_http_replay"]
 def check_http_replay(target: Target) -> None:
     """Recorded LS requests (health, setup, predict, versions, every webhook) get valid answers.
 
-    Troubleshooting: the usual causes are ``check_config`` rejecting the scenario's config, a
-    prediction that cannot be serialised, or an exception in ``predict`` for every task (the
-    server then answers 500 with the exception's message; the traceback is in the log).
+    Troubleshooting: the usual causes are ``check_config`` rejecting the scenario's config,
+    ``check_settings`` refusing the environment's settings (e.g. no API key: set one, or a
+    server URL, for the check), a prediction that cannot be serialised, or an exception in
+    ``predict`` for every task (the server then answers 500 with the exception's message;
+    the traceback is in the log).
     """
     scenario = scenarios_of(target)[0]
     app = create_app(target.backend(), target.core_settings(), load=False, start_jobs=False)
