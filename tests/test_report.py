@@ -197,7 +197,7 @@ def test_a_store_from_before_labels_were_kept_still_reports(tmp_path):
     import sqlite3
 
     from prelabel._engine.acceptance import _SCHEMA
-    from prelabel._engine.db import SqliteDatabase
+    from prelabel.database import SqliteDatabase
 
     SqliteDatabase(tmp_path / "prelabel.db").migrate("acceptance", _SCHEMA[:1])  # schema 1
     with sqlite3.connect(tmp_path / "prelabel.db") as db:

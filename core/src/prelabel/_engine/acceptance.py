@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prelabel._engine.db import Database
 from prelabel._engine.engines import open_database
 from prelabel._engine.runner import ServedPrediction
 from prelabel.annotations import result_labels
+from prelabel.database import Database
 from prelabel.metrics.agreement import agreement
 from prelabel.project import ProjectKey
 

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from prelabel._engine.db import Connection, Database
+from prelabel.database import Connection, Database
 from prelabel.errors import BadRequest
 from prelabel.project import ProjectKey
 

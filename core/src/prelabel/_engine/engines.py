@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from prelabel._engine.db import DB_NAME, Database, SqliteDatabase
+from prelabel.database import DB_NAME, Database, SqliteDatabase
 from prelabel.errors import ConfigError
 
 __all__ = ["database_target", "open_database"]

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from prelabel._engine.db import Database
 from prelabel._engine.engines import open_database
+from prelabel.database import Database
 from prelabel.project import ProjectKey
 
 __all__ = ["ErrorLog", "ProjectError"]

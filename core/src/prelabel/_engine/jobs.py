@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from prelabel._engine.db import Database, Executor
 from prelabel._engine.engines import open_database
+from prelabel.database import Database, Executor
 from prelabel.errors import NotFound
 from prelabel.project import ProjectKey
 

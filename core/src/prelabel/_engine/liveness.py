@@ -14,8 +14,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from prelabel._engine.db import Database
 from prelabel._engine.engines import open_database
+from prelabel.database import Database
 
 __all__ = ["BEAT_SECONDS", "WorkerInfo", "WorkerRegistry", "new_worker_id", "pid_alive"]
 

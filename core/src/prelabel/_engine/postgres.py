@@ -1,4 +1,4 @@
-"""PostgreSQL behind the :class:`~prelabel._engine.db.Database` interface (``psycopg`` 3).
+"""PostgreSQL behind the :class:`~prelabel.database.Database` interface (``psycopg`` 3).
 
 What differs from SQLite, and how:
 
@@ -34,7 +34,7 @@ import psycopg
 import psycopg_pool
 from psycopg.types.numeric import FloatLoader
 
-from prelabel._engine.db import GLOBAL, Database, redact
+from prelabel.database import GLOBAL, Database, redact
 from prelabel.errors import ServiceUnavailable
 
 __all__ = ["PostgresDatabase", "advisory_key", "translate"]

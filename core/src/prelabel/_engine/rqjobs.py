@@ -36,8 +36,8 @@ from rq import Queue, Retry, Worker
 from rq.job import Job as RqJob
 from rq.job import JobStatus as RqStatus
 
-from prelabel._engine.db import redact
 from prelabel._engine.jobs import Job, JobQueue
+from prelabel.database import redact
 from prelabel.errors import ServiceUnavailable
 from prelabel.project import ProjectKey
 

@@ -227,6 +227,9 @@ class Runtime:
             data_dir=self.data_dir(state.key),
             interaction=list(interaction),
             params={k: v for k, v in params.items() if k != "context"},
+            shared_database=None
+            if self.store.database.dialect == "sqlite"
+            else self.store.database,
         )
 
     def prefetch(self, key: ProjectKey, tasks: Sequence[Mapping[str, Any]]) -> None:

@@ -30,10 +30,10 @@ from typing import Any
 from prelabel._engine.annotation_cache import SCHEMA as _CACHE_SCHEMA
 from prelabel._engine.annotation_cache import AnnotationCache
 from prelabel._engine.artifacts import ArtifactStore
-from prelabel._engine.db import DB_NAME, Database
 from prelabel._engine.engines import open_database
 from prelabel._engine.versions import SCHEMA as _VERSIONS_SCHEMA
 from prelabel._engine.versions import VersionInfo, VersionStore
+from prelabel.database import DB_NAME, Database
 from prelabel.project import ProjectKey
 
 __all__ = ["DB_NAME", "ProjectState", "ProjectStore", "VersionInfo"]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from prelabel._engine.artifacts import ArtifactStore
-from prelabel._engine.db import Database, Executor
+from prelabel.database import Database, Executor
 from prelabel.errors import NotFound
 from prelabel.project import ProjectKey
 

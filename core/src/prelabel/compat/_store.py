@@ -1,7 +1,7 @@
 """Per-project key/value state and the webhook log of compat models, in the state database.
 
 Both live in the model directory's SQLite file (WAL, one connection per thread and process,
-see :mod:`prelabel._engine.db`) or in PostgreSQL with ``PRELABEL_DATABASE_URL``, so every
+see :mod:`prelabel.database`) or in PostgreSQL with ``PRELABEL_DATABASE_URL``, so every
 gunicorn worker and the training thread see a value the moment it is committed: no
 in-process cache can go stale (the reference SDK memoises reads, protocol §11.4 item 7).
 """
@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prelabel._engine.db import DB_NAME, Database
 from prelabel._engine.engines import open_database
+from prelabel.database import DB_NAME, Database
 
 __all__ = ["CompatStore"]
 

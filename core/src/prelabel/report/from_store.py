@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from prelabel._engine.acceptance import AcceptanceTracker
-from prelabel._engine.db import DB_NAME
 from prelabel._engine.engines import open_database
 from prelabel._engine.jobs import Job, JobQueue
 from prelabel._engine.store import ProjectStore, VersionInfo
+from prelabel.database import DB_NAME
 from prelabel.errors import ConfigError
 from prelabel.metrics.bias import BiasGap, agreement_gap, gaps_by_version
 from prelabel.project import ProjectKey

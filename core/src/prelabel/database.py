@@ -1,8 +1,9 @@
 """The state database: SQLite by default, PostgreSQL with ``PRELABEL_DATABASE_URL``.
 
 One thin DB-API layer rather than an ORM or SQLAlchemy Core: the SQL stays the plain text
-every module already writes, with ``?`` placeholders, and the two engines differ only where
-they must (:mod:`prelabel._engine.postgres` says how).
+every module writes, with ``?`` placeholders, and the two engines differ only where they
+must (``prelabel._engine.postgres`` says how). Public because a backend that keeps state of
+its own which every replica must see uses it too (:attr:`prelabel.Context.shared_database`).
 
 * :class:`Database` is the interface: ``execute`` (one autocommitted statement), ``read()`` (a
   consistent snapshot), ``write(lock=…)`` (a read-modify-write transaction) and ``migrate``.
@@ -11,8 +12,8 @@ they must (:mod:`prelabel._engine.postgres` says how).
   advisory lock: :data:`GLOBAL` by default (SQLite's semantics), a narrower name such as
   ``"jobs"`` or ``"versions:4.1795807427"`` where that is all a transaction must exclude, and
   ``None`` for statements that are safe on their own (upserts, single-row updates).
-* :func:`prelabel._engine.engines.open_database` picks the engine for a target; the runtime
-  opens one :class:`Database` and gives it to the store, the job queue and the tracker.
+* the server picks the engine for its settings and opens one :class:`Database` per process,
+  shared by the store, the job queue, the acceptance tracker and the backend.
 
 The SQLite file (``<model dir>/prelabel.db``) is opened by several gunicorn workers and a
 worker process, so:
