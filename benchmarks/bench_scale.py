@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import platform
 import statistics
@@ -129,6 +130,7 @@ def promotion_latency(server: Replica, first_task: int) -> float:
 
 
 def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the fake provider's request log
     figures: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "clients": CLIENTS,
