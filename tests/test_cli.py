@@ -1,6 +1,7 @@
 """The prelabel command line."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import sys
 from click.testing import CliRunner
 
 from prelabel.cli import cli
-from prelabel.testing import run_checks
+from prelabel.testing import CheckOutcome, run_checks
 
 
 def test_list_shows_textcls_without_importing_it():
@@ -22,11 +23,32 @@ def test_list_shows_textcls_without_importing_it():
     assert "prelabel-textcls" in proc.stdout
 
 
-def test_check_reports_each_check():
+def test_check_reports_each_check_and_nothing_on_stderr():
+    # A process of its own: under pytest, logging has handlers and a stray warning never
+    # reaches stderr the way it does in a terminal.
+    proc = subprocess.run(
+        [sys.executable, "-m", "prelabel", "check", "textcls"],
+        capture_output=True,
+        text=True,
+        # A server run in this process may have left its metrics directory, since removed.
+        env={k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok   one_per_task" in proc.stdout
+    assert "textcls: all checks passed" in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_check_shows_the_log_it_held_back_when_a_check_fails(monkeypatch):
+    def one_failing_check(name):
+        logging.getLogger("prelabel.somewhere").warning("why it failed")
+        return [CheckOutcome("one_per_task", "failed", "2 predictions for 3 tasks")]
+
+    monkeypatch.setattr("prelabel.testing.run_checks", one_failing_check)
     result = CliRunner().invoke(cli, ["check", "textcls"])
-    assert result.exit_code == 0, result.output
-    assert "ok   one_per_task" in result.output
-    assert "textcls: all checks passed" in result.output
+    assert result.exit_code == 1
+    assert "FAIL one_per_task: 2 predictions for 3 tasks" in result.stdout
+    assert "WARNING prelabel.somewhere: why it failed" in result.stderr
 
 
 def test_check_unknown_backend_fails_cleanly():

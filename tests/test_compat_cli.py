@@ -19,6 +19,7 @@ LAYOUT = {
     "test_model.py",
     "README.md",
     ".dockerignore",
+    "wheels",
 }
 
 

@@ -97,7 +97,9 @@ def test_the_manifests_and_compose_files_set_only_settings_that_exist():
     }
     scale = yaml.safe_load((ROOT / "compose" / "scale.yaml").read_text())
     compose = set(scale["x-scale-environment"])
+    passed = {name for name in compose_variables() if name.startswith("PRELABEL_")}
     assert config - known == set() and compose - known == set()
+    assert passed - known == set(), "compose passes through settings that no longer exist"
     assert {
         "PRELABEL_DATABASE_URL",
         "PRELABEL_REDIS_URL",
