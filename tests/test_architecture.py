@@ -57,6 +57,7 @@ TOP_LEVEL = {
     "CoreSettings",
     "Evaluation",
     "LabelConfig",
+    "LabelCoverage",
     "LabelMap",
     "MediaError",
     "MediaResolver",

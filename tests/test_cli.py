@@ -132,6 +132,9 @@ def test_serve_tells_backends_how_many_workers_share_the_cpu(monkeypatch, tmp_pa
     )
     for name in ("WEB_CONCURRENCY", "PRELABEL_BACKEND"):
         monkeypatch.setenv(name, "unset")  # restored after the test: serve sets both
+    # With several workers serve would set it to a temporary directory it removes at the end,
+    # leaving later tests' /metrics pointing at nothing.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     monkeypatch.setenv("PRELABEL_JOB_RUNNER", "external")
     monkeypatch.setenv("PRELABEL_MODEL_DIR", str(tmp_path))
     result = CliRunner().invoke(cli, ["serve", "textcls", "--workers", "3"])

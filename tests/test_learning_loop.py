@@ -104,6 +104,26 @@ def test_a_predict_job_posts_predictions_and_selects_the_version(make_app, ls_re
     assert all(p["result"][0]["value"]["choices"] == ["Negative"] for p in ls.predictions())
 
 
+def test_a_predict_job_with_nothing_to_predict_leaves_the_selector_alone(
+    make_app, ls_request, loopback
+):
+    # Every task labelled (as right after the first training on imported annotations): LS
+    # would refuse a selector naming a version that no prediction carries.
+    tasks = [{"id": 1, "data": {"text": "x"}, "total_annotations": 1}]
+    ls = FakeProjectLS(tasks, label_config=REFERENCE_CONFIG)
+    app = make_app(label_studio_url=loopback(ls), label_studio_api_key=TOKEN)
+    runtime = app.extensions["prelabel"]
+    setup = ls_request("setup")
+    setup.update(project="7.1795806764", schema=REFERENCE_CONFIG)
+    app.test_client().post("/setup", json=setup)
+    runtime.queue.enqueue(
+        ProjectKey("7", 1795806764), "predict", reason="PROMOTED", payload={"select": True}
+    )
+    result = runtime.run_job(runtime.queue.claim("test"))
+    assert (result["done"], result["skipped"], result["selected"]) == (0, 1, False)
+    assert ("PATCH", "/api/projects/7") not in ls.requests
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [({"select": "yes"}, 400), ({"everything": True}, 400), ([1], 400), (None, 400)],

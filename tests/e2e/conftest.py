@@ -615,25 +615,59 @@ def ls(label_studio: LabelStudio) -> LabelStudioAPI:
 PREDICTION_VALIDATION_FLAG = "fflag_feat_utc_210_prediction_validation_15082025"
 
 
+@contextlib.contextmanager
+def another_ls(
+    name: str,
+    ls_executable: Path,
+    ls_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    logs_dir: Path,
+    **env: str,
+) -> Iterator[str]:
+    """One more Label Studio on a copy of the template, with ``env`` added; its URL."""
+    data_dir = tmp_path_factory.mktemp(f"ls-{name}") / "data"
+    shutil.copytree(ls_template, data_dir)
+    files_root = tmp_path_factory.mktemp(f"ls-{name}-files")
+    proc, url = start_ls(
+        ls_executable, data_dir, files_root, logs_dir / f"label-studio-{name}.log", **env
+    )
+    try:
+        wait_ls(proc, url)
+        yield url
+    finally:
+        proc.stop()
+
+
 @pytest.fixture(scope="session")
 def validating_ls(
     ls_executable: Path, ls_template: Path, tmp_path_factory: pytest.TempPathFactory, logs_dir: Path
 ) -> Iterator[LabelStudioAPI]:
     """A second Label Studio, with prediction validation on: it refuses invalid predictions."""
-    data_dir = tmp_path_factory.mktemp("ls-validating") / "data"
-    shutil.copytree(ls_template, data_dir)
-    files_root = tmp_path_factory.mktemp("ls-validating-files")
-    log = logs_dir / "label-studio-validating.log"
-    proc, url = start_ls(
-        ls_executable, data_dir, files_root, log, **{PREDICTION_VALIDATION_FLAG: "true"}
-    )
-    try:
-        wait_ls(proc, url)
+    with another_ls(
+        "validating", ls_executable, ls_template, tmp_path_factory, logs_dir,
+        **{PREDICTION_VALIDATION_FLAG: "true"},
+    ) as url:  # fmt: skip
         api = LabelStudioAPI(url, LS_TOKEN)
         yield api
         api.http.close()
-    finally:
-        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def legacy_off_ls(
+    ls_executable: Path, ls_template: Path, tmp_path_factory: pytest.TempPathFactory, logs_dir: Path
+) -> Iterator[SimpleNamespace]:
+    """A Label Studio whose organization refuses legacy tokens, as LS 1.23 sets up a new one.
+
+    The template's organization was created with ``--enable-legacy-api-token``, which only
+    counts at creation; so the e2e user makes a personal access token, then turns legacy
+    tokens off as an admin would (People → API Token Settings). ``url``, ``pat``.
+    """
+    with another_ls("legacy-off", ls_executable, ls_template, tmp_path_factory, logs_dir) as url:
+        api = LabelStudioAPI(url, LS_TOKEN)
+        pat = api.create_pat()
+        api.json("POST", "/api/jwt/settings", json={"legacy_api_tokens_enabled": False})
+        api.http.close()
+        yield SimpleNamespace(url=url, pat=pat)
 
 
 # --------------------------------------------------------------------------- backends
@@ -930,6 +964,7 @@ def e2e() -> SimpleNamespace:
         data_uri=data_uri,
         BackendSpec=BackendSpec,
         free_port=free_port,
+        clean_env=clean_env,
         ROOT=ROOT,
     )
 
@@ -966,8 +1001,10 @@ def train_on(ls: LabelStudioAPI) -> Callable[..., list[int]]:
         if start_training:
             ls.train(project)
         jobs = project.backend.wait_jobs(project)
-        latest = jobs[0] if jobs else None
+        # A promotion queues a predict job (re-predicting unlabeled tasks): it must succeed too.
+        latest = next((j for j in jobs if j["kind"] == "train"), None)
         assert latest and latest["status"] == "succeeded" and latest["result"].get("trained"), jobs
+        assert all(j["status"] == "succeeded" for j in jobs if j["kind"] == "predict"), jobs
         return ids
 
     return train

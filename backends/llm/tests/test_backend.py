@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from prelabel import Prediction
+from prelabel.config import LabelConfig
 from prelabel_llm import LlmBackend
 from prelabel_llm.fake import Reply
 from prelabel_llm.store import Store
@@ -414,4 +415,19 @@ def test_choices_and_labels_from_task_data(fake, predict, provider):
             ("topic", {"choices": ["land"]}),
             ("who", {"start": 0, "end": 3, "text": "Ada", "labels": ["Hero"]}),
         ],
+    ]
+
+
+def test_label_coverage_offers_every_label_in_the_prompt_but_not_the_prompt_itself():
+    config = LabelConfig.parse(
+        '<View><Text name="text" value="$text"/>'
+        '<Choices name="sentiment" toName="text"><Choice value="Positive"/>'
+        '<Choice value="Negative"/></Choices>'
+        '<Labels name="ner" toName="text"><Label value="PER"/></Labels>'
+        '<TextArea name="prompt" toName="text"/></View>'
+    )
+    coverage = LlmBackend().label_coverage(config)
+    assert [(c.control, c.source, c.labels) for c in coverage] == [
+        ("sentiment", "prompt", ("Positive", "Negative")),
+        ("ner", "prompt", ("PER",)),
     ]

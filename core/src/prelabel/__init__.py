@@ -12,7 +12,7 @@ from prelabel.backend import (
     TrainJob,
     TrainResult,
 )
-from prelabel.config import Control, LabelConfig, LabelMap, ObjectTag
+from prelabel.config import Control, LabelConfig, LabelCoverage, LabelMap, ObjectTag
 from prelabel.errors import (
     BackendLoadError,
     BackendNotFound,
@@ -38,6 +38,7 @@ __all__ = [
     "CoreSettings",
     "Evaluation",
     "LabelConfig",
+    "LabelCoverage",
     "LabelMap",
     "MediaError",
     "MediaResolver",

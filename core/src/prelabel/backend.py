@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from prelabel.annotations import judged_result, unannotated
+from prelabel.config import LabelCoverage
 from prelabel.database import Database
 from prelabel.errors import UnsupportedConfig
 from prelabel.metrics.agreement import agreement
@@ -241,6 +242,17 @@ class Backend(ABC):
                 f"The {self.name} backend fills {', '.join(sorted(self.controls))} controls, "
                 f"and this labeling config has none (its controls: {found})."
             )
+
+    def label_coverage(self, config: LabelConfig) -> Sequence[LabelCoverage]:
+        """Which labels of ``config`` this backend can predict, per control it fills.
+
+        Shown by ``prelabel doctor`` and logged at ``/setup``, so keep it as cheap as
+        :meth:`check_config` (called after it). Override it to say where labels come from:
+        a model's fixed classes (``LabelCoverage.from_label_map``), labels learned from
+        annotations or given in a prompt (``LabelCoverage.of(control, "learned")``). The
+        default names the controls without knowing their labels' fate.
+        """
+        return [LabelCoverage.of(c, "unknown") for c in config.controls_of(*self.controls)]
 
     def check_settings(self, settings: BackendSettings) -> None:  # noqa: B027  (optional hook)
         """Raise :class:`~prelabel.errors.ConfigError` if ``settings`` leave nothing to predict with.

@@ -1,4 +1,5 @@
-"""The ``prelabel`` command line: list, serve, worker, check, create, start, report."""
+"""The ``prelabel`` command line: list, serve, worker, predict, doctor, check, create, start,
+report."""
 
 from __future__ import annotations
 
@@ -117,6 +118,8 @@ def serve(
         if worker is not None:
             worker.stop()
         if metrics_dir is not None:
+            # Whoever called serve in-process must not inherit a directory that is gone.
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
@@ -180,12 +183,6 @@ def predict(
     Live: tasks of an LS project without a prediction of the served version are predicted
     and posted back. Offline: an LS JSON export becomes an LS import file with predictions.
     """
-    _setup_logging()
-    from prelabel._engine.bulk_run import ProgressLine, predict_export, predict_project
-    from prelabel._engine.runtime import build_runtime, make_backend
-    from prelabel.project import ProjectKey
-    from prelabel.settings import CoreSettings, load_settings
-
     if export_file is None and project_id is None:
         raise click.UsageError("Give --project ID (a live LS project) or --export FILE.")
     if export_file is not None and project_id is None and label_config is None:
@@ -193,48 +190,49 @@ def predict(
             "An LS export does not carry its labeling config: give --label-config FILE "
             "(Settings → Labeling Interface → Code in LS), or --project ID to read it from LS."
         )
-    settings = load_settings(CoreSettings)
-    runtime = build_runtime(make_backend(name, settings), settings)
-    runtime.backend.load()
-    hints = runtime.backend.bulk
-    sizes = {
-        "batch_size": batch_size or hints.batch_size,
-        "concurrency": concurrency or hints.concurrency,
-    }
-    client = None
-    if project_id is not None:
-        client = runtime.media.client
-        if client is None:
-            raise click.UsageError(
-                "--project needs Label Studio's API: set LABEL_STUDIO_URL and "
-                "LABEL_STUDIO_API_KEY (a personal access token)."
-            )
-    show = ProgressLine()
-    if export_file is None:
-        assert client is not None and project_id is not None
-        progress, stopped = predict_project(
-            runtime, client, project_id, unlabeled_only=not all_tasks, show=show, **sizes
-        )
-        where = f"project {project_id}"
-    else:
-        from prelabel._ls.projects import project as ls_project
+    _setup_logging()
+    from prelabel._engine.bulk_run import PredictCommand
 
-        if label_config is not None:
-            xml, key = label_config.read_text(encoding="utf-8"), ProjectKey("0")
-        else:
-            assert client is not None and project_id is not None
-            info = ls_project(client, project_id)
-            xml, key = str(info.get("label_config") or ""), ProjectKey.from_webhook(info)
-        out = out or export_file.with_name(export_file.stem + ".predictions.json")
-        progress, stopped = predict_export(
-            runtime, export_file, out, label_config=xml, project=key, show=show, **sizes
-        )
-        where = str(out)
-    runtime.acceptance.flush()
+    command = PredictCommand(project_id, export_file, out, label_config, not all_tasks)
+    message, stopped = command.run(name, batch_size=batch_size, concurrency=concurrency)
+    click.echo(message)
     if stopped:
-        click.echo(f"Stopped after {progress.done} tasks; run the same command again to resume.")
         sys.exit(130)
-    click.echo(f"Done: {progress.done} tasks predicted ({progress.empty} empty) into {where}.")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--ls-url", help="Label Studio's URL as this backend sees it [LABEL_STUDIO_URL].")
+@click.option("--token", help="Personal access token or legacy token [LABEL_STUDIO_API_KEY].")
+@click.option("--project", "project_id", type=int, help="An LS project: its media and labels.")
+@click.option(
+    "--backend-url", help="This backend as LS reaches it (http://host:9090): LS's view, timings."
+)
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON, for scripts.")
+def doctor(
+    name: str | None,
+    ls_url: str | None,
+    token: str | None,
+    project_id: int | None,
+    backend_url: str | None,
+    as_json: bool,
+) -> None:
+    """Check what stands between this backend and Label Studio, each problem with its fix.
+
+    In order: LS reachable from here, the token, LS accepting the backend, a project's media,
+    its labels against the backend's, and /health and /setup within LS's 1 s and 3 s. Exits 1
+    when a check fails.
+    """
+    from prelabel._doctor import DoctorOptions, run_doctor
+    from prelabel._engine.runtime import make_backend
+    from prelabel.settings import CoreSettings, load_settings
+
+    settings = load_settings(CoreSettings)
+    backend = make_backend(name, settings)
+    backend.load()
+    report = run_doctor(backend, settings, DoctorOptions(ls_url, token, project_id, backend_url))
+    click.echo(report.as_json() if as_json else report.as_text(color=sys.stdout.isatty()))
+    sys.exit(0 if report.ok else 1)
 
 
 @cli.command()

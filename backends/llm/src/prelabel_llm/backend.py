@@ -29,7 +29,9 @@ from prelabel import (
     Backend,
     BackendLoadError,
     BackendSettings,
+    BulkHints,
     Context,
+    LabelCoverage,
     Prediction,
     PrelabelError,
     TaskPredictions,
@@ -70,6 +72,9 @@ class LlmBackend(Backend):
     controls: ClassVar[frozenset[str]] = FILLABLE
     interactive: ClassVar[bool] = True
     heavy_modules: ClassVar[tuple[str, ...]] = ("openai", "anthropic")
+    #: I/O-bound: a batch fills the default pool of 16 calls once, and four batches in flight
+    #: keep 64 calls waiting on the provider while finished batches are posted.
+    bulk: ClassVar[BulkHints] = BulkHints(batch_size=16, concurrency=4)
 
     class Settings(BackendSettings):
         """Options (env ``PRELABEL_LLM_*`` or per project via LS's extra_params)."""
@@ -154,6 +159,11 @@ class LlmBackend(Backend):
                 "value is a task field; this config has none it can fill (dynamic choices and "
                 "perRegion controls are not filled)."
             )
+
+    def label_coverage(self, config: LabelConfig) -> Sequence[LabelCoverage]:
+        """The controls it fills get their labels listed in the prompt: any can be answered."""
+        fmt = AnswerFormat.from_config(config, skip=[self._settings().prompt_control])
+        return [LabelCoverage.of(c, "prompt") for c in fmt.controls]
 
     def check_settings(self, settings: BackendSettings) -> None:
         """Refuse settings that reach no model: a hosted provider without an API key."""

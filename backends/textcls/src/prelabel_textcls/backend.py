@@ -20,6 +20,7 @@ from prelabel import (
     Backend,
     BackendSettings,
     Context,
+    LabelCoverage,
     MediaError,
     Prediction,
     TaskPredictions,
@@ -121,6 +122,10 @@ class TextClassifierBackend(Backend):
                 "attached to a <Text> (or HyperText/Paragraphs) object whose value is a task "
                 'field such as value="$text".'
             )
+
+    def label_coverage(self, config: LabelConfig) -> Sequence[LabelCoverage]:
+        """Every choice can be predicted once annotations have taught it (none before)."""
+        return [LabelCoverage.of(c, "learned") for c in text_controls(config)]
 
     def predict(
         self, tasks: Sequence[Mapping[str, Any]], ctx: Context

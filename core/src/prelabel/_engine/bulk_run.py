@@ -13,19 +13,22 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from prelabel._engine.bulk import ExportFile, Progress, live_predictions, predict_in_batches
-from prelabel._engine.runtime import Runtime
+from prelabel._engine.bulk import Progress, predict_in_batches
+from prelabel._engine.bulk_sources import ExportFile, LiveProject
+from prelabel._engine.runtime import Runtime, build_runtime, make_backend
 from prelabel._engine.store import ProjectState
 from prelabel._ls import projects as ls_projects
 from prelabel._ls.client import LabelStudioClient
 from prelabel.config import LabelConfig
 from prelabel.errors import ConfigError
 from prelabel.project import ProjectKey
+from prelabel.settings import CoreSettings, load_settings
 
-__all__ = ["ProgressLine", "predict_export", "predict_project"]
+__all__ = ["PredictCommand", "ProgressLine", "predict_export", "predict_project"]
 
 
 class ProgressLine:
@@ -103,16 +106,15 @@ def predict_project(
     # A backend that cannot predict says why now, instead of posting empty predictions.
     runtime.check_project(key, ctx.label_config, ctx.settings, source="predict")
     progress = Progress()
-    tasks, post = live_predictions(
-        client, key.id, ctx.model_version, progress, unlabeled_only=unlabeled_only
-    )
+    source = LiveProject(client, key.id, ctx.model_version, progress, unlabeled_only=unlabeled_only)
     with _stop_on_ctrl_c() as stop:
         predict_in_batches(
             lambda batch: runtime.runner.run(batch, ctx),
-            tasks,
-            post,
+            source.tasks(),
+            source.post,
             batch_size=batch_size,
             concurrency=concurrency,
+            store_every=source.store_every,
             progress=progress,
             on_progress=show,
             stop=stop,
@@ -132,6 +134,7 @@ def predict_export(
     batch_size: int,
     concurrency: int,
     show: ProgressLine,
+    unlabeled_only: bool = True,
 ) -> tuple[Progress, bool]:
     """Pre-annotate the tasks of an LS JSON export into an LS import file at ``out``."""
     export = ExportFile(source, out)
@@ -141,7 +144,7 @@ def predict_export(
         state = stored  # the version this backend serves that project
     ctx = runtime.context(state, label_config=LabelConfig.cached(label_config))
     runtime.check_project(project, ctx.label_config, ctx.settings, source="predict")
-    pending = export.pending(ctx.model_version)
+    pending = export.pending(ctx.model_version, unlabeled_only=unlabeled_only)
     progress = Progress(total=len(export.tasks), skipped=len(export.tasks) - len(pending))
     with _stop_on_ctrl_c() as stop:
         predict_in_batches(
@@ -159,3 +162,67 @@ def predict_export(
     if not stopped:
         export.finish()
     return progress, stopped
+
+
+@dataclass(frozen=True)
+class PredictCommand:
+    """``prelabel predict``: a live project (``project_id``) or an export file."""
+
+    project_id: int | None
+    export_file: Path | None
+    out: Path | None
+    label_config: Path | None
+    unlabeled_only: bool
+
+    def run(
+        self, name: str | None, *, batch_size: int | None, concurrency: int | None
+    ) -> tuple[str, bool]:
+        """Run it with backend ``name``; the closing message and whether it was stopped."""
+        settings = load_settings(CoreSettings)
+        runtime = build_runtime(make_backend(name, settings), settings)
+        runtime.backend.load()
+        hints = runtime.backend.bulk
+        sizes = {
+            "batch_size": batch_size or hints.batch_size,
+            "concurrency": concurrency or hints.concurrency,
+        }
+        client = runtime.ls_api()
+        if self.project_id is not None and client is None:
+            raise ConfigError(
+                "--project needs Label Studio's API: set LABEL_STUDIO_URL and "
+                "LABEL_STUDIO_API_KEY (a personal access token)."
+            )
+        show = ProgressLine()
+        if self.export_file is None:
+            assert client is not None and self.project_id is not None
+            progress, stopped = predict_project(
+                runtime, client, self.project_id, unlabeled_only=self.unlabeled_only, show=show,
+                **sizes,
+            )  # fmt: skip
+            where = f"project {self.project_id}"
+        else:
+            if self.label_config is not None:
+                xml, key = self.label_config.read_text(encoding="utf-8"), ProjectKey("0")
+            else:
+                assert client is not None and self.project_id is not None
+                info = ls_projects.project(client, self.project_id)
+                xml, key = str(info.get("label_config") or ""), ProjectKey.from_webhook(info)
+            out = self.out or self.export_file.with_name(
+                self.export_file.stem + ".predictions.json"
+            )
+            progress, stopped = predict_export(
+                runtime, self.export_file, out, label_config=xml, project=key, show=show,
+                unlabeled_only=self.unlabeled_only, **sizes,
+            )  # fmt: skip
+            where = str(out)
+        runtime.acceptance.flush()
+        if stopped:
+            return (
+                f"Stopped after {progress.done} tasks; run the same command again to resume.",
+                True,
+            )
+        refused = f", {progress.refused} refused by Label Studio" if progress.refused else ""
+        return (
+            f"Done: {progress.done} tasks predicted ({progress.empty} empty{refused}) into {where}.",
+            False,
+        )

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from prelabel._engine.acceptance import AcceptanceTracker
 from prelabel._engine.artifacts import ArtifactStore
-from prelabel._engine.bulk import run_predict_job
+from prelabel._engine.bulk_job import run_predict_job
 from prelabel._engine.engines import database_target, open_database
 from prelabel._engine.errorlog import ErrorLog
 from prelabel._engine.jobrunner import JobRunner

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from prelabel._doctor import SetupVerdicts
 from prelabel._engine.events import handle_event
 from prelabel._engine.runtime import Runtime
 from prelabel._server.auth import check_authorization
@@ -106,6 +107,15 @@ def setup() -> Response:
     state = runtime.store.project(key)
     version = runtime.served_version(state).name
     runtime.selector.advise(state, version)
+    verdicts: SetupVerdicts = current_app.extensions.setdefault("prelabel.doctor", SetupVerdicts())
+    verdicts.log_once(
+        runtime.backend,
+        runtime.settings,
+        key,
+        config,
+        hostname=state.hostname,
+        access_token=state.access_token,
+    )
     return jsonify(model_version=version)
 
 
