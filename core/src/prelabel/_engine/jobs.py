@@ -12,7 +12,7 @@ server, or ``prelabel worker``) claims and runs the jobs. Across threads and pro
   its job back in the queue (or fails it after ``max_attempts`` tries, so a job that kills
   its worker, e.g. by running out of memory, does not loop forever).
 
-:class:`JobRunner` is defined in :mod:`prelabel._engine.jobrunner` and exported from here.
+:class:`Job` (one row as stored) is defined in :mod:`prelabel._engine.jobrecord`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from prelabel._engine.engines import open_database
+from prelabel._engine.jobrecord import Job, JobStatus, add_reason, job_from_row, merge_payload
 from prelabel.database import Database, Executor
 from prelabel.errors import NotFound
 from prelabel.project import ProjectKey
@@ -35,7 +35,6 @@ __all__ = ["Job", "JobQueue", "JobStatus"]
 
 log = logging.getLogger(__name__)
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 _FINISHED = "('succeeded', 'failed', 'cancelled')"
 #: Every read-modify-write of the queue takes this lock (on PostgreSQL; SQLite has one anyway).
 _LOCK = "jobs"
@@ -61,88 +60,6 @@ _SCHEMA = (
     # delivery: the RQ job that delivers it to a worker (PRELABEL_REDIS_URL), see rqjobs.
     ("ALTER TABLE jobs ADD COLUMN delivery TEXT",),
 )
-
-
-@dataclass(frozen=True)
-class Job:
-    """One unit of background work, as stored.
-
-    Attributes:
-        id: ``f"{kind}-{project.slug}-{seq:04d}"``, unique in the database.
-        reason: the triggering events with counts, e.g. ``"ANNOTATION_CREATED x3, START_TRAINING"``.
-        payload: options merged from every request (booleans OR-ed), e.g. ``{"pull": True}``.
-        result: what the handler returned, e.g. ``{"version": "textcls-3", "promoted": True}``.
-        progress: what the running job last reported (:meth:`JobQueue.report`), e.g. counts.
-        error: ``"ExcType: message"`` of a failed job.
-        coalesced: how many requests were merged into this job (1 if none).
-        worker: the worker that runs or ran it.
-        attempts: how many times a worker claimed it (more than 1 after a worker died).
-        delivery: the RQ job that delivered it last (with ``PRELABEL_REDIS_URL``).
-    """
-
-    id: str
-    project: ProjectKey
-    kind: str
-    status: JobStatus
-    reason: str
-    payload: Mapping[str, Any]
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    heartbeat_at: float | None
-    result: Mapping[str, Any] = field(default_factory=dict)
-    progress: Mapping[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    coalesced: int = 1
-    worker: str | None = None
-    attempts: int = 0
-    delivery: str | None = None
-
-
-def _render(reasons: list[list[Any]]) -> str:
-    return ", ".join(name if n == 1 else f"{name} x{n}" for name, n in reasons)
-
-
-def _add_reason(reasons: list[list[Any]], reason: str, n: int = 1) -> str:
-    for entry in reasons:
-        if entry[0] == reason:
-            entry[1] += n
-            break
-    else:
-        reasons.append([reason, n])
-    return json.dumps(reasons)
-
-
-def _merge(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    merged = dict(old)
-    for key, value in new.items():
-        prior = merged.get(key)
-        # A flag any request asked for stays asked for (e.g. pull=True from START_TRAINING).
-        both_bool = isinstance(prior, bool) and isinstance(value, bool)
-        merged[key] = (prior or value) if both_bool else value
-    return json.dumps(merged, default=str)
-
-
-def _job(row: Any) -> Job:
-    return Job(
-        id=row["id"],
-        project=ProjectKey(row["project_id"], row["generation"]),
-        kind=row["kind"],
-        status=row["status"],
-        reason=_render(json.loads(row["reasons"])),
-        payload=json.loads(row["payload"]),
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        heartbeat_at=row["heartbeat_at"],
-        result=json.loads(row["result"]),
-        progress=json.loads(row["progress"]),
-        error=row["error"],
-        coalesced=row["coalesced"],
-        worker=row["worker"],
-        attempts=row["attempts"],
-        delivery=row["delivery"],
-    )
 
 
 class JobQueue:
@@ -204,8 +121,8 @@ class JobQueue:
                     "UPDATE jobs SET reasons = ?, payload = ?, coalesced = coalesced + 1"
                     " WHERE seq = ?",
                     (
-                        _add_reason(json.loads(row["reasons"]), reason),
-                        _merge(json.loads(row["payload"]), payload or {}),
+                        add_reason(json.loads(row["reasons"]), reason),
+                        merge_payload(json.loads(row["payload"]), payload or {}),
                         seq,
                     ),
                 )
@@ -221,8 +138,8 @@ class JobQueue:
                         project.id,
                         project.generation,
                         kind,
-                        _add_reason([], reason),
-                        _merge({}, payload or {}),
+                        add_reason([], reason),
+                        merge_payload({}, payload or {}),
                         time.time(),
                     ),
                 )
@@ -301,7 +218,7 @@ class JobQueue:
             " ORDER BY seq",
             args,
         )
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def requeue_stale(self) -> None:
         """Hand running jobs silent for ``stale_after`` back to the queue (see the module doc)."""
@@ -406,7 +323,7 @@ class JobQueue:
                 "SELECT * FROM jobs WHERE project = ? ORDER BY seq DESC LIMIT ?",
                 (str(project), limit),
             )
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each status (every status present, for ``/metrics``)."""
@@ -422,7 +339,7 @@ class JobQueue:
                 f"No job {value!r}: the id is unknown, or the job finished long ago and was"
                 f" deleted (the newest {self.keep_finished} finished jobs are kept)."
             )
-        return _job(row)
+        return job_from_row(row)
 
     def requeue_lost(self, worker_ids: Iterable[str], why: str) -> int:
         """Hand the running jobs of workers known to be gone back to the queue now.
@@ -462,13 +379,13 @@ class JobQueue:
                 status, error = "cancelled", f"{lost}; merged into queued job {sibling['id']}"
                 reasons = json.loads(sibling["reasons"])
                 for name, n in json.loads(row["reasons"]):
-                    _add_reason(reasons, name, n)
+                    add_reason(reasons, name, n)
                 conn.execute(
                     "UPDATE jobs SET reasons = ?, payload = ?, coalesced = coalesced + ?"
                     " WHERE seq = ?",
                     (
                         json.dumps(reasons),
-                        _merge(json.loads(row["payload"]), json.loads(sibling["payload"])),
+                        merge_payload(json.loads(row["payload"]), json.loads(sibling["payload"])),
                         row["coalesced"],
                         sibling["seq"],
                     ),
