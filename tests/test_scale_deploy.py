@@ -28,11 +28,16 @@ LIBRARY_VARIABLES = {
 }
 
 
-def setting_names() -> set[str]:
+def core_setting_names() -> set[str]:
     names = set()
     for name, field in CoreSettings.model_fields.items():
         alias = field.validation_alias
         names.add(alias.choices[0] if alias is not None else f"PRELABEL_{name.upper()}")  # type: ignore[attr-defined]
+    return names
+
+
+def setting_names() -> set[str]:
+    names = core_setting_names()
     for backend in discover():
         cls = load_backend(backend)
         if cls.__module__.startswith("prelabel_"):  # installed plugins, not tests' throwaways
@@ -105,6 +110,14 @@ def test_the_manifests_and_compose_files_set_only_settings_that_exist():
         "PRELABEL_REDIS_URL",
         "PRELABEL_ARTIFACTS_URL",
     } <= config & compose
+
+
+def test_scale_replicas_and_workers_get_every_core_setting():
+    scale = yaml.safe_load((ROOT / "compose" / "scale.yaml").read_text())
+    # PRELABEL_MODEL_DIR is the image's (/data): each container's own cache.
+    assert set(scale["x-scale-environment"]) == core_setting_names() - {"PRELABEL_MODEL_DIR"}
+    for service in ("replica", "worker"):
+        assert scale["services"][service]["environment"] == scale["x-scale-environment"]
 
 
 @pytest.mark.parametrize("source", ["settings", "compose"])
