@@ -230,6 +230,7 @@ class Runtime:
             shared_database=None
             if self.store.database.dialect == "sqlite"
             else self.store.database,
+            on_dropped=self.telemetry.count_dropped,
         )
 
     def prefetch(self, key: ProjectKey, tasks: Sequence[Mapping[str, Any]]) -> None:
