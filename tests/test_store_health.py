@@ -44,7 +44,7 @@ def mount(*options):
     if "ro" in options:
         # The kernel remounts a failing disk read-only under open files; `mount` refuses
         # while files are open for writing, so this process closes its SQLite files first.
-        from prelabel._engine.db import Database
+        from prelabel.database import Database
         for obj in gc.get_objects():
             if isinstance(obj, Database):
                 obj.close()

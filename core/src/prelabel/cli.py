@@ -431,8 +431,10 @@ def report(model_dir: Path | None, export: Path | None, project: str | None, out
     else:
         from prelabel.settings import CoreSettings, load_settings
 
-        root = model_dir or load_settings(CoreSettings).model_dir
-        reports = report_from_store(root, project)
+        settings = load_settings(CoreSettings)
+        reports = report_from_store(
+            model_dir or settings.model_dir, project, database_url=settings.database_url
+        )
     click.echo(f"Wrote {write_report(reports, output)} ({len(reports)} project(s)).")
 
 

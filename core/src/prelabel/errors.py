@@ -15,7 +15,8 @@
     ├── TaskDataError                  a task's data cannot be used (missing key, bad media)     422
     │   └── MediaError                 a media URL could not be fetched (names URL, cause, fix)  422
     ├── PredictionFailed               the backend raised on every task of a /predict request    500
-    └── UpstreamError                  Label Studio or a model provider failed                   502
+    ├── UpstreamError                  Label Studio or a model provider failed                   502
+    └── ServiceUnavailable             PostgreSQL, Redis or artifact storage cannot be reached   503
 
 A read-only or full model directory is answered 503 ``StoreUnavailable`` by the server.
 
@@ -37,6 +38,7 @@ __all__ = [
     "NotFound",
     "PredictionFailed",
     "PrelabelError",
+    "ServiceUnavailable",
     "TaskDataError",
     "Unauthorized",
     "UnsupportedConfig",
@@ -116,3 +118,10 @@ class UpstreamError(PrelabelError):
     """Label Studio or a model provider answered with an error or not at all."""
 
     status = 502
+
+
+class ServiceUnavailable(PrelabelError):
+    """A service prelabel keeps its state on (PostgreSQL, Redis, artifact storage) cannot be
+    reached; the message names it. Nothing is lost: the next request tries again."""
+
+    status = 503

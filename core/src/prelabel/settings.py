@@ -127,7 +127,38 @@ class CoreSettings(BaseSettings):
         ),
     )
     job_stale_seconds: float = Field(
-        default=600.0, gt=0, description="A running job without heartbeat this long is requeued."
+        default=600.0,
+        gt=0,
+        description="A running job without heartbeat this long counts as lost and is retried.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL URL (postgresql://user:password@host:5432/db) for all state, shared by "
+            "every replica and worker; unset: the SQLite file in PRELABEL_MODEL_DIR."
+        ),
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description=(
+            "Redis URL (redis://host:6379/0): training jobs are delivered to `prelabel worker`s "
+            "through an RQ queue; needs PRELABEL_DATABASE_URL."
+        ),
+    )
+    artifacts_url: str | None = Field(
+        default=None,
+        description=(
+            "Where model versions are kept for every replica: s3://bucket/prefix (any "
+            "S3-compatible store) or a shared directory; each replica caches them under "
+            "PRELABEL_MODEL_DIR. Unset: versions stay in PRELABEL_MODEL_DIR."
+        ),
+    )
+    artifacts_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "fsspec storage options for PRELABEL_ARTIFACTS_URL as JSON, e.g. "
+            '{"endpoint_url": "http://minio:9000"}; credentials preferably from AWS_* variables.'
+        ),
     )
     # NoDecode: the environment gives "a.com,b.com", not JSON; the validator below splits it.
     media_allow_hosts: Annotated[list[str], NoDecode] = Field(
@@ -179,13 +210,41 @@ class CoreSettings(BaseSettings):
             )
         return self
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"must be a redis://, rediss:// or unix:// URL, got {value[:40]!r}")
+        return value or None
+
+    @model_validator(mode="after")
+    def _redis_needs_a_shared_database(self) -> CoreSettings:
+        if self.redis_url and not self.database_url:
+            raise ValueError(
+                "PRELABEL_REDIS_URL needs PRELABEL_DATABASE_URL: RQ workers on other machines"
+                " must see the jobs, versions and annotations the server stores"
+            )
+        if self.redis_url and self.job_runner == "thread":
+            raise ValueError(
+                "PRELABEL_JOB_RUNNER=thread runs jobs inside the server, but with"
+                " PRELABEL_REDIS_URL RQ workers run them: use process or external"
+            )
+        return self
+
     @property
     def auth_enabled(self) -> bool:
         return bool(self.basic_auth_user and self.basic_auth_pass) or bool(self.api_token)
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         # Keep secrets out of reprs, which end up in logs.
-        secret = {"basic_auth_pass", "api_token", "label_studio_api_key"}
+        secret = {
+            "basic_auth_pass",
+            "api_token",
+            "label_studio_api_key",
+            "database_url",
+            "redis_url",
+            "artifacts_options",
+        }
         for key, value in super().__repr_args__():
             yield key, ("***" if key in secret and value else value)
 
@@ -277,6 +336,8 @@ def load_settings(cls: type[S], *, env_prefix: str | None = None, **overrides: A
         prefix = env_prefix if env_prefix is not None else cls.model_config.get("env_prefix", "")
         problems = "; ".join(
             f"{prefix}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         )
         raise ConfigError(f"Invalid {cls.__name__}: {problems}") from None

@@ -139,7 +139,7 @@ class LlmBackend(Backend):
         super().__init__(settings)
         self._http_client = http_client
         self._providers: dict[tuple[str, str, str | None, str | None], Provider] = {}
-        self._stores: dict[Path, Store] = {}
+        self._stores: dict[Any, Store] = {}
         self._budget = BudgetGate()
         self._lock = threading.Lock()
 
@@ -364,12 +364,15 @@ class LlmBackend(Backend):
             return found
 
     def _store(self, settings: LlmBackend.Settings, ctx: Context) -> Store:
-        root = settings.state_dir or ctx.data_dir
-        path = root / "llm.sqlite"
+        # Replicas on several machines share one budget and prompt per project.
+        shared = ctx.shared_database if settings.state_dir is None else None
+        where = (
+            shared if shared is not None else (settings.state_dir or ctx.data_dir) / "llm.sqlite"
+        )
         with self._lock:
-            found = self._stores.get(path)
+            found = self._stores.get(where)
             if found is None:
-                found = self._stores[path] = Store(path)
+                found = self._stores[where] = Store(where)
             return found
 
 

@@ -13,11 +13,10 @@ training data did not change.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from prelabel._engine.db import Database
+from prelabel.database import Connection, Database
 from prelabel.errors import BadRequest
 from prelabel.project import ProjectKey, is_id
 
@@ -59,7 +58,7 @@ def _row(task: Mapping[str, Any], annotation: Any) -> _Row:
     )
 
 
-def _write_rows(conn: sqlite3.Connection, project: str, rows: Sequence[_Row]) -> None:
+def _write_rows(conn: Connection, project: str, rows: Sequence[_Row]) -> None:
     conn.executemany(
         "INSERT INTO tasks (project, task_id, data) VALUES (?, ?, ?)"
         " ON CONFLICT (project, task_id) DO UPDATE SET data = excluded.data",
@@ -111,14 +110,14 @@ class AnnotationCache:
             BadRequest: an annotation or task lacks an integer ``id``, or data is not an object.
         """
         rows = [_row(task, annotation) for task, annotation in items]
-        with self._db.write() as conn:
+        with self._db.write(lock=None) as conn:
             _write_rows(conn, str(key), rows)
         return len(rows)
 
     def delete_annotations(self, key: ProjectKey, annotation_ids: Iterable[int]) -> int:
         """Forget annotations by id; returns how many training annotations went."""
         params = [(str(key), int(i)) for i in annotation_ids]
-        with self._db.write() as conn:
+        with self._db.write(lock=None) as conn:
             removed = conn.executemany(
                 "DELETE FROM annotations WHERE project = ? AND annotation_id = ? AND cancelled = 0",
                 params,
@@ -131,7 +130,7 @@ class AnnotationCache:
     def delete_tasks(self, key: ProjectKey, task_ids: Iterable[int]) -> int:
         """Forget tasks and their annotations; returns how many training annotations went."""
         params = [(str(key), int(i)) for i in task_ids]
-        with self._db.write() as conn:
+        with self._db.write(lock=None) as conn:
             removed = conn.executemany(
                 "DELETE FROM annotations WHERE project = ? AND task_id = ? AND cancelled = 0",
                 params,
@@ -148,14 +147,14 @@ class AnnotationCache:
         """
         rows = [_row(task, annotation) for task in tasks for annotation in _annotations(task)]
         project = str(key)
-        with self._db.write() as conn:
+        with self._db.write(lock=None) as conn:
             conn.execute("DELETE FROM annotations WHERE project = ?", (project,))
             conn.execute("DELETE FROM tasks WHERE project = ?", (project,))
             _write_rows(conn, project, rows)
 
     def annotated_tasks(self, key: ProjectKey) -> list[dict[str, Any]]:
         """Tasks with at least one non-cancelled annotation, by task id, in LS export format."""
-        rows = self._db.connect().execute(
+        rows = self._db.execute(
             "SELECT t.task_id, t.data, a.body FROM annotations a JOIN tasks t"
             " ON t.project = a.project AND t.task_id = a.task_id"
             " WHERE a.project = ? AND a.cancelled = 0 ORDER BY t.task_id, a.annotation_id",
@@ -170,14 +169,10 @@ class AnnotationCache:
 
     def annotation_count(self, key: ProjectKey) -> int:
         """How many annotations :meth:`annotated_tasks` would return."""
-        row = (
-            self._db.connect()
-            .execute(
-                "SELECT COUNT(*) FROM annotations a JOIN tasks t"
-                " ON t.project = a.project AND t.task_id = a.task_id"
-                " WHERE a.project = ? AND a.cancelled = 0",
-                (str(key),),
-            )
-            .fetchone()
-        )
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM annotations a JOIN tasks t"
+            " ON t.project = a.project AND t.task_id = a.task_id"
+            " WHERE a.project = ? AND a.cancelled = 0",
+            (str(key),),
+        ).fetchone()
         return int(row[0])

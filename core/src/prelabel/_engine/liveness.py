@@ -14,7 +14,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from prelabel._engine.db import Database
+from prelabel._engine.engines import open_database
+from prelabel.database import Database
 
 __all__ = [
     "BEAT_SECONDS",
@@ -94,17 +95,17 @@ class WorkerInfo:
 
 
 class WorkerRegistry:
-    """Worker heartbeats in the store's SQLite file (table ``workers``)."""
+    """Worker heartbeats in the state database (table ``workers``)."""
 
-    def __init__(self, db_path: Path) -> None:
-        self._db = Database(db_path)
+    def __init__(self, database: Database | Path | str) -> None:
+        self._db = open_database(database)
         self._db.migrate("workers", _SCHEMA)
 
     def beat(self, worker_id: str) -> None:
         """Record that ``worker_id`` (made by :func:`new_worker_id`) is alive now."""
         host, pid, _ = worker_id.rsplit(":", 2)
         now = time.time()
-        self._db.connect().execute(
+        self._db.execute(
             "INSERT INTO workers (id, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
             (worker_id, host, int(pid), now, now),
@@ -112,18 +113,18 @@ class WorkerRegistry:
 
     def forget(self, worker_id: str) -> None:
         """A worker that stops cleanly removes itself."""
-        self._db.connect().execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+        self._db.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
 
     def workers(self) -> list[WorkerInfo]:
         """Every registered worker, most recently seen first."""
-        rows = self._db.connect().execute(
+        rows = self._db.execute(
             "SELECT id, host, pid, started_at, seen_at FROM workers ORDER BY seen_at DESC"
         )
         return [WorkerInfo(*tuple(row)) for row in rows]
 
     def alive(self) -> int:
         """How many workers were seen within three heartbeats."""
-        row = self._db.connect().execute(
+        row = self._db.execute(
             "SELECT COUNT(*) FROM workers WHERE seen_at >= ?", (time.time() - 3 * BEAT_SECONDS,)
         )
         return int(row.fetchone()[0])
@@ -135,6 +136,4 @@ class WorkerRegistry:
 
     def prune(self, older_than: float) -> None:
         """Forget workers not seen for ``older_than`` seconds (they are long gone)."""
-        self._db.connect().execute(
-            "DELETE FROM workers WHERE seen_at < ?", (time.time() - older_than,)
-        )
+        self._db.execute("DELETE FROM workers WHERE seen_at < ?", (time.time() - older_than,))

@@ -76,7 +76,7 @@ class GatedTraining(TrainingPolicy):
     def served_version(self, state: ProjectState) -> ServedVersion:
         if state.current is None:
             return ServedVersion(self.runtime.backend.version, None)
-        return ServedVersion(state.current.name, state.current.path)
+        return ServedVersion(state.current.name, self.runtime.store.local_path(state.current))
 
     def due(self, key: ProjectKey, changes: int) -> bool:
         """Train after every ``train_every`` changes, the first time at ``train_min_annotations``."""
@@ -146,7 +146,11 @@ class GatedTraining(TrainingPolicy):
             if holdout:
                 challenger = self._evaluate(state, config, holdout, workdir, "challenger")
                 defender = self._evaluate(
-                    state, config, holdout, champion.path if champion else None, "champion"
+                    state,
+                    config,
+                    holdout,
+                    store.local_path(champion) if champion else None,
+                    "champion",
                 )
                 metric = next((e.metric for e in (challenger, defender) if e), "score")
                 new, old = (e.value if e is not None else 0.0 for e in (challenger, defender))

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from prelabel._engine.engines import database_target, open_database
 from prelabel._engine.jobrunner import JobError, JobInterrupted, JobRunner
 from prelabel._engine.jobs import Job, JobQueue
 from prelabel._engine.liveness import BEAT_SECONDS, WorkerRegistry, new_worker_id
@@ -109,15 +110,20 @@ class ChildJobs:
 
 
 def run_worker(backend: str, settings: CoreSettings) -> None:
-    """Work off the queue under ``settings.model_dir`` until SIGTERM/SIGINT.
+    """Work off the queue until SIGTERM/SIGINT (an RQ worker with ``PRELABEL_REDIS_URL``).
 
     Jobs left running by dead workers of this host are requeued at start; on a signal the
     running job's child is stopped and its job goes back to the queue.
     """
     settings.model_dir.mkdir(parents=True, exist_ok=True)
-    db_path = settings.model_dir / "prelabel.db"
-    queue = JobQueue(db_path, stale_after=settings.job_stale_seconds)
-    registry = WorkerRegistry(db_path)
+    database = open_database(database_target(settings.database_url, settings.model_dir))
+    queue = JobQueue(database, stale_after=settings.job_stale_seconds)
+    if settings.redis_url:
+        from prelabel._engine.rqjobs import run_rq_worker
+
+        run_rq_worker(backend, settings.redis_url, queue, settings.job_stale_seconds)
+        return
+    registry = WorkerRegistry(database)
     dead = registry.dead_on_this_host()
     if dead:
         recovered = queue.requeue_lost(dead, "is gone (its process exited)")

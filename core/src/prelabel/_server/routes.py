@@ -89,6 +89,7 @@ def normalise_extra_params(value: Any) -> dict[str, Any]:
 @bp.get("/health")
 def health() -> tuple[Response, int]:
     runtime = _runtime()
+    runtime.check_services()  # a 503 naming what is down: LS shows the backend disconnected
     problem = runtime.store_problem()
     store: dict[str, Any] = {"writable": problem is None}
     if problem is not None:
@@ -353,4 +354,6 @@ def job_json(job: Any) -> dict[str, Any]:
         "progress": dict(job.progress),
         "result": dict(job.result),
         "error": job.error,
+        "worker": job.worker,
+        "attempts": job.attempts,
     }
