@@ -79,7 +79,11 @@ def test_pruned_versions_leave_the_storage(tmp_path, pg_url, storage):
     assert (replica.local_path(replica.current_version(KEY)) / "weights.txt").read_text() == "4"
 
 
-def test_unreachable_storage_is_a_503_and_nothing_is_promoted(tmp_path, pg_url):
+def test_unreachable_storage_is_a_503_and_nothing_is_promoted(tmp_path, pg_url, monkeypatch):
+    # Credentials given, so botocore does not look for them at the cloud's metadata address.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     root = tmp_path / "m"
     dead = ArtifactStore("s3://prelabel/x", {"endpoint_url": "http://127.0.0.1:9"}, root)
     store = ProjectStore(root, database=pg_url, artifacts=dead)
