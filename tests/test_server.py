@@ -463,6 +463,21 @@ def test_rollback_without_previous_version_is_404(client):
     json_error(client.post(f"/projects/{PROJECT}/rollback"), 404)
 
 
+def test_rollback_to_a_named_version_over_http(make_app):
+    client = make_app().test_client()
+    runtime = client.application.extensions["prelabel"]
+    key = ProjectKey.parse(PROJECT)
+    for _ in range(3):
+        with runtime.store.new_version_dir(key) as workdir:
+            runtime.store.promote(key, workdir, name_prefix="reference", metrics={})
+    named = client.post(f"/projects/{PROJECT}/rollback", json={"version": "reference-1"})
+    assert named.get_json()["model_version"] == "reference-1"
+    by_query = client.post(f"/projects/{PROJECT}/rollback?version=reference-3")
+    assert by_query.get_json()["model_version"] == "reference-3"
+    unknown = json_error(client.post(f"/projects/{PROJECT}/rollback", json={"version": "x"}), 404)
+    assert "reference-3, reference-2, reference-1" in unknown["message"]
+
+
 def test_unknown_job_is_404(client):
     json_error(client.get("/jobs/train-1-9999"), 404)
 

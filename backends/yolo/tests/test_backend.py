@@ -47,6 +47,27 @@ def test_weights_resolve_only_inside_the_model_dir(model_dir: Path) -> None:
     assert "YOLO_OFFLINE" in str(missing.value)
 
 
+@pytest.mark.parametrize(
+    "name", ["media-cache/ab/evil.pt", "projects/1_2/data/x.pt", "tmp/work-1/best.pt"]
+)
+def test_weights_are_never_read_from_what_prelabel_writes(model_dir: Path, name: str) -> None:
+    # A task URL ending in .pt lands in the media cache under a name anyone can compute;
+    # a label config's model_path pointing there would unpickle a caller's file.
+    planted = model_dir / name
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_bytes(b"not weights")
+    try:
+        with pytest.raises(BackendLoadError, match="never weights"):
+            resolve_weights(name, model_dir)
+    finally:
+        planted.unlink()
+
+
+def test_path_like_settings_are_server_only() -> None:
+    assert {"train_options"} <= YoloBackend.Settings.server_only()
+    assert "detect_model" not in YoloBackend.Settings.server_only()  # resolved as above
+
+
 def test_load_reads_only_the_preloaded_model() -> None:
     backend = _backend(preload=["detect"])
     assert [Path(k).name for k in backend.models.loaded] == ["coco-random.pt"]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from prelabel.annotations import judged_result, unannotated
 from prelabel.config import LabelCoverage
+from prelabel.database import Database
 from prelabel.errors import UnsupportedConfig
 from prelabel.metrics.agreement import agreement
 from prelabel.project import ProjectKey
@@ -73,6 +74,9 @@ class Context:
         data_dir: the project's own directory for backend data (caches, indexes); it exists.
         interaction: ``params.context.result`` of an interactive call (clicks, boxes), else empty.
         params: the rest of the request's ``params`` (``login``/``password`` for task URLs).
+        shared_database: the database every replica and worker shares (PostgreSQL, with
+            ``PRELABEL_DATABASE_URL``), for backend state they must all see (budgets, caches);
+            ``None`` on the embedded default, where ``data_dir`` is just as shared.
         on_dropped: where :meth:`count_dropped` reports to (the server's ``/metrics``).
     """
 
@@ -86,6 +90,7 @@ class Context:
     data_dir: Path
     interaction: Sequence[Mapping[str, Any]] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
+    shared_database: Database | None = None
     on_dropped: DropCounter = _count_nothing
 
     def count_dropped(self, reason: str, name: str, count: int = 1) -> None:

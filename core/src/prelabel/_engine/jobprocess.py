@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from prelabel._engine.runtime import build_runtime
+from prelabel._logging import setup_logging
 
 log = logging.getLogger("prelabel.jobprocess")
 
@@ -23,11 +23,7 @@ log = logging.getLogger("prelabel.jobprocess")
 def main(argv: list[str]) -> int:
     """Run job ``argv[0]`` and write the outcome to ``argv[1]``."""
     job_id, out = argv
-    logging.basicConfig(
-        level=os.environ.get("PRELABEL_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging()
     answer: dict[str, Any]
     try:
         runtime = build_runtime()

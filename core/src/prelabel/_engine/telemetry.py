@@ -19,6 +19,10 @@ from prelabel._engine.runner import RunStats
 
 __all__ = ["Telemetry"]
 
+#: At most this many projects' served versions are exported: projects come from /setup, and
+#: callers must not be able to grow /metrics without bound. Every other label value comes from
+#: a closed set (routes, status codes, LS's webhook actions, outcomes) or is capped likewise.
+MAX_VERSION_SERIES = 1000
 #: Distinct (reason, name) pairs of ``prelabel_dropped_total`` a process reports by name; the
 #: rest are summed under ``name="other"`` so a model with a huge vocabulary cannot flood /metrics.
 MAX_DROPPED_SERIES = 200
@@ -61,7 +65,8 @@ class _StoreCollector(Collector):
                 "The model version each project is served with (value is always 1).",
                 labels=["backend", "project", "version"],
             )
-            for project, version in sorted(self.served_versions().items()):
+            served = sorted(self.served_versions().items())
+            for project, version in served[:MAX_VERSION_SERIES]:
                 versions.add_metric([self.backend, project, version], 1)
             yield versions
 
@@ -105,7 +110,7 @@ class Telemetry:
         )
         self.webhooks = Counter(
             "prelabel_webhook_events",
-            "Webhook events by action.",
+            "Webhook events by action (LS's actions by name, anything else as 'other').",
             ["action"],
             registry=self.registry,
         )
