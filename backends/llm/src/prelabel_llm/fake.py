@@ -9,10 +9,16 @@ SDK clients talk to it. What it answers is scripted::
 
 ``answer`` gets each :class:`Call` and returns the answer (a dict, sent as JSON, or a string,
 sent as is — e.g. malformed JSON); queued :class:`Reply` objects take precedence, one per call.
+
+Run by itself it answers every call with :func:`first_choices` until interrupted, e.g. for a
+served backend with no provider (``scripts/test-images`` runs it inside the llm image)::
+
+    python -m prelabel_llm.fake --port 8099   # PRELABEL_LLM_BASE_URL=http://127.0.0.1:8099/v1
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import itertools
 import json
@@ -26,7 +32,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
-__all__ = ["Call", "FakeProvider", "Reply"]
+__all__ = ["Call", "FakeProvider", "Reply", "first_choices"]
 
 Answer = Mapping[str, Any] | str
 
@@ -94,10 +100,15 @@ class FakeProvider:
     Args:
         answer: what to answer a call with, unless a scripted :class:`Reply` is queued.
         latency: seconds every call waits before answering (a model's latency).
+        port: the port on 127.0.0.1; 0 picks a free one.
     """
 
     def __init__(
-        self, answer: Callable[[Call], Answer] | None = None, *, latency: float = 0.0
+        self,
+        answer: Callable[[Call], Answer] | None = None,
+        *,
+        latency: float = 0.0,
+        port: int = 0,
     ) -> None:
         self.answer = answer or (lambda call: {})
         self.latency = latency
@@ -111,7 +122,7 @@ class FakeProvider:
         app = Flask("prelabel-llm-fake")
         app.add_url_rule("/v1/chat/completions", "openai", self._openai, methods=["POST"])
         app.add_url_rule("/v1/messages", "anthropic", self._anthropic, methods=["POST"])
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self._server = make_server("127.0.0.1", port, app, threaded=True)
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     @property
@@ -252,3 +263,46 @@ class FakeProvider:
             "usage": {"input_tokens": 100, "output_tokens": 10},
         }
         return Response(json.dumps(body), headers=reply.headers, mimetype="application/json")
+
+
+def _fitting(schema: Mapping[str, Any]) -> Any:
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        return {name: _fitting(prop) for name, prop in schema.get("properties", {}).items()}
+    if kind == "array":
+        items = schema.get("items", {})
+        return [_fitting(items)] if "enum" in items else []
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 0)
+    return "" if kind == "string" else None
+
+
+def first_choices(call: Call) -> Answer:
+    """An answer that fits the call's schema: the first of every enum (a choice, a rating's
+    minimum), no spans and empty text."""
+    answer: dict[str, Any] = _fitting({**call.schema, "type": "object"})
+    return answer
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m prelabel_llm.fake [--port N]``: serve :func:`first_choices` until Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="python -m prelabel_llm.fake", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8099, help="port on 127.0.0.1 (default 8099)")
+    args = parser.parse_args(argv)
+    fake = FakeProvider(first_choices, port=args.port)
+    print(
+        f"fake OpenAI/Anthropic server: base_url {fake.openai_url} (anthropic: {fake.url})",
+        flush=True,
+    )
+    try:
+        fake._serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake._server.server_close()
+
+
+if __name__ == "__main__":
+    main()
