@@ -40,6 +40,7 @@ PUBLIC = {
     "prelabel.scenario",
     "prelabel.settings",
     "prelabel.testing",
+    "prelabel.threads",
     "prelabel.validation",
 }
 

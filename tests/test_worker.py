@@ -7,6 +7,7 @@ the middle of a job, exactly as the OOM killer or an operator would.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,13 +24,14 @@ from prelabel._engine.liveness import WorkerRegistry, pid_alive
 from prelabel._engine.store import ProjectStore
 from prelabel._engine.supervisor import Supervisor
 from prelabel.project import ProjectKey
+from prelabel.threads import TRAIN_NICENESS
 
 KEY = ProjectKey("3", 1700000000)
 CONFIG = """<View><Text name="text" value="$text"/>
 <Choices name="c" toName="text"><Choice value="A"/><Choice value="B"/></Choices></View>"""
 
 PLUGIN = """
-import os, time
+import json, os, time
 from pathlib import Path
 from prelabel.testing.reference import ReferenceBackend
 
@@ -38,6 +40,8 @@ class SlowBackend(ReferenceBackend):
 
     def fit(self, job):
         control = Path(os.environ["SLOWFIT_DIR"])
+        seen = {"threads": self.threads, "nice": os.nice(0)}
+        (control / f"seen-{os.getpid()}.json").write_text(json.dumps(seen))
         (control / f"pid-{os.getpid()}").touch()
         while (control / "hold").exists():
             time.sleep(0.05)
@@ -162,6 +166,13 @@ def test_each_job_runs_in_its_own_process_and_the_worker_loads_no_model(plugin_e
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
     assert WorkerRegistry(store.db_path).workers() == []  # a clean stop unregisters
+
+
+def test_a_job_runs_on_the_training_threads_at_a_lower_priority(plugin_env, start_worker):
+    plugin_env["PRELABEL_TRAIN_THREADS"] = "3"
+    *_, child = _held_job(plugin_env, start_worker)
+    seen = json.loads((Path(plugin_env["SLOWFIT_DIR"]) / f"seen-{child}.json").read_text())
+    assert seen == {"threads": 3, "nice": min(19, os.nice(0) + TRAIN_NICENESS)}
 
 
 def test_a_killed_job_process_fails_its_job_at_once_naming_the_signal(plugin_env, start_worker):

@@ -14,6 +14,7 @@ import click
 
 from prelabel.errors import PrelabelError
 from prelabel.registry import discover
+from prelabel.threads import use_passive_waits
 
 __all__ = ["main"]
 
@@ -32,6 +33,8 @@ def _setup_logging() -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Machine-learning backends for Label Studio."""
+    # Before anything imports torch, here and in every process started from here.
+    use_passive_waits()
 
 
 @cli.command("list")
@@ -69,6 +72,9 @@ def serve(
     _setup_logging()
     if name:
         os.environ["PRELABEL_BACKEND"] = name
+    # Torch backends divide the CPU's threads among the serving workers; gunicorn itself reads
+    # this variable as its default worker count, so the name keeps its usual meaning.
+    os.environ["WEB_CONCURRENCY"] = str(1 if dev else workers)
     metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Must be set before prometheus_client is imported anywhere, so workers share samples.

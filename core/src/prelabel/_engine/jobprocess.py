@@ -4,6 +4,10 @@ Started by ``prelabel worker`` (:class:`prelabel._engine.worker.ChildJobs`), whi
 claimed the job and heartbeats it. This process builds the runtime, loads the backend, runs
 the job and writes ``{"result": …}`` or ``{"error": "Type: message"}`` to ``OUT``; the worker
 records it. The backend's memory goes back to the system when the process exits.
+
+It runs with the training share of the cores (``PRELABEL_TRAIN_THREADS``) and a lower CPU
+priority than the server, so that requests keep their speed while a model trains
+(:mod:`prelabel.threads`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from prelabel._engine.runtime import build_runtime
+from prelabel.threads import TRAIN_NICENESS
 
 log = logging.getLogger("prelabel.jobprocess")
 
@@ -29,8 +34,9 @@ def main(argv: list[str]) -> int:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     answer: dict[str, Any]
+    os.nice(TRAIN_NICENESS)
     try:
-        runtime = build_runtime()
+        runtime = build_runtime(role="train")
         runtime.backend.load()
         answer = {"result": runtime.run_job(runtime.queue.get(job_id))}
     except Exception as exc:

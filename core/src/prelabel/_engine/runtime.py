@@ -35,6 +35,7 @@ from prelabel.media import MediaResolver
 from prelabel.project import ProjectKey
 from prelabel.registry import discover, load_backend, select_backend
 from prelabel.settings import BackendSettings, CoreSettings, check_environment, load_settings
+from prelabel.threads import Role, threads_for
 
 __all__ = ["PolicyFactory", "Runtime", "build_runtime", "make_backend"]
 
@@ -247,6 +248,7 @@ def build_runtime(
     policy: PolicyFactory = GatedTraining,
     media: MediaResolver | None = None,
     adopt: bool = True,
+    role: Role = "serve",
 ) -> Runtime:
     """Build the services for ``backend`` (not loaded: call ``runtime.backend.load()``).
 
@@ -257,13 +259,17 @@ def build_runtime(
         policy: builds the training policy; the gated champion/challenger loop by default.
         media: the media resolver; by default one from ``settings`` (tests pass their own).
         adopt: make ``settings.model_dir`` the backend's :attr:`~prelabel.Backend.home`
-            (where it resolves weights); the kit's helpers, which run on scratch directories,
-            leave the backend's own.
+            (where it resolves weights) and give it the :attr:`~prelabel.Backend.threads` of
+            ``role``; the kit's helpers, which run on scratch directories, leave the
+            backend's own.
+        role: what this process does: serve requests, or run one training job (see
+            :mod:`prelabel.threads`).
     """
     settings = settings or load_settings(CoreSettings)
     backend = backend or make_backend(settings=settings)
     if adopt:
         backend.home = settings.model_dir
+        backend.threads = threads_for(role, settings)
     settings.model_dir.mkdir(parents=True, exist_ok=True)
     store = ProjectStore(settings.model_dir)
     queue = JobQueue(store.db_path, stale_after=settings.job_stale_seconds)

@@ -56,6 +56,7 @@ def health() -> Response:
         model_class=type(runtime.backend).__name__,
         backend=runtime.backend.name,
         version=runtime.backend.version,
+        threads=runtime.backend.threads,
         training=runtime.training_status(),
     )
 
