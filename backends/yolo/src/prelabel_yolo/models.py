@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,11 +105,12 @@ def resolve_weights(name: str, root: Path) -> str:
     )
 
 
-def _load(source: str, key: str) -> LoadedModel:
+def _load(source: str, key: str, prepare: Callable[[Any], None]) -> LoadedModel:
     from ultralytics.models.yolo.model import YOLO
 
     try:
         yolo = YOLO(source)
+        prepare(yolo)
     except Exception as exc:  # torch/ultralytics raise many types for a corrupt or foreign file
         raise BackendLoadError(f"Could not load YOLO weights {source}: {exc}") from exc
     log.info("Loaded %s (%s, %d classes)", source, yolo.task, len(yolo.names))
@@ -121,11 +123,13 @@ class ModelCache:
     Args:
         root: the weights root (``PRELABEL_MODEL_DIR``).
         max_tuned: how many fine-tuned models stay loaded.
+        prepare: run on every ``YOLO`` object once it is loaded (the backend's warm-up).
     """
 
-    def __init__(self, root: Path, max_tuned: int) -> None:
+    def __init__(self, root: Path, max_tuned: int, prepare: Callable[[Any], None]) -> None:
         self.root = root
         self.max_tuned = max_tuned
+        self.prepare = prepare
         self._base: dict[str, LoadedModel] = {}
         self._tuned: OrderedDict[Path, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
@@ -137,7 +141,7 @@ class ModelCache:
             found = self._base.get(source)
             if found is None:
                 # Loading under the lock: two requests must not each load a copy.
-                found = self._base[source] = _load(source, source)
+                found = self._base[source] = _load(source, source, self.prepare)
             return found
 
     def tuned(self, path: Path) -> LoadedModel:
@@ -147,7 +151,7 @@ class ModelCache:
             if found is not None:
                 self._tuned.move_to_end(path)
                 return found
-            found = self._tuned[path] = _load(str(path), str(path))
+            found = self._tuned[path] = _load(str(path), str(path), self.prepare)
             while len(self._tuned) > self.max_tuned:
                 evicted, _ = self._tuned.popitem(last=False)
                 log.debug("Unloaded fine-tuned weights %s (LRU)", evicted)
