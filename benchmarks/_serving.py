@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -27,15 +28,22 @@ class Server:
 
 
 @contextmanager
-def served(name: str, env: Mapping[str, str], *args: str) -> Iterator[Server]:
-    """A running ``prelabel serve`` of backend ``name`` and its client, stopped on exit."""
+def served(
+    name: str, env: Mapping[str, str], *args: str, log: Path | None = None
+) -> Iterator[Server]:
+    """A running ``prelabel serve`` of backend ``name`` and its client, stopped on exit.
+
+    Its output goes to ``log`` when given (set ``PRELABEL_LOG_LEVEL`` in ``env`` to see more
+    than warnings), else nowhere.
+    """
     port = free_port()
+    out = log.open("ab") if log is not None else None
     server = subprocess.Popen(
         [sys.executable, "-m", "prelabel", "serve", name, "--host", "127.0.0.1",
          "--port", str(port), *args],
         env={**os.environ, "PRELABEL_LOG_LEVEL": "WARNING", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if out else subprocess.DEVNULL,
     )  # fmt: skip
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300)
     try:
@@ -55,3 +63,5 @@ def served(name: str, env: Mapping[str, str], *args: str) -> Iterator[Server]:
         client.close()
         server.terminate()
         server.wait(timeout=30)
+        if out is not None:
+            out.close()

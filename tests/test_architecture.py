@@ -36,12 +36,14 @@ PUBLIC = {
     "prelabel.metrics",
     "prelabel.project",
     "prelabel.registry",
+    "prelabel.report",
     "prelabel.results",
     "prelabel.scenario",
     "prelabel.settings",
     "prelabel.testing",
     "prelabel.threads",
     "prelabel.validation",
+    "prelabel.vision",
 }
 
 TOP_LEVEL = {
@@ -49,11 +51,13 @@ TOP_LEVEL = {
     "BackendLoadError",
     "BackendNotFound",
     "BackendSettings",
+    "BulkHints",
     "Context",
     "Control",
     "CoreSettings",
     "Evaluation",
     "LabelConfig",
+    "LabelCoverage",
     "LabelMap",
     "MediaError",
     "MediaResolver",

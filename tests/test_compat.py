@@ -1,4 +1,9 @@
-"""prelabel.compat: SDK-style models served through the core HTTP server (protocol §11)."""
+"""prelabel.compat: SDK-style models served through the core HTTP server (protocol §11).
+
+The text classifier of ``compat_models/`` runs through the Flask test client with recorded LS
+requests; small models defined here pin how ``predict``'s failures and odd answers reach LS.
+``test_compat_start.py`` runs every model of ``compat_models/`` through ``prelabel start``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from werkzeug import Request, Response
 
 from prelabel.compat import LabelStudioMLBase, ModelResponse, PredictionValue, bump_version
 from prelabel.compat._config import parse_config
@@ -19,41 +25,42 @@ from prelabel.compat.server import make_app
 from prelabel.config import LabelConfig
 from prelabel.errors import BackendLoadError
 from prelabel.media import MediaResolver
+from prelabel.results import Region
 from prelabel.settings import CoreSettings
 from prelabel.testing import fixture
 
 MODELS = Path(__file__).parent / "compat_models"
 SETUP = fixture("setup")["json"]
-CONFIG = SETUP["schema"]
+CONFIG = SETUP["schema"]  # Choices "sentiment" (Positive, Negative) on Text "text"
 PROJECT = SETUP["project"]  # "1.1795806764", the same project as the recorded webhooks
 
 
-def project_dir(tmp_path: Path, script: str) -> Path:
-    target = tmp_path / "my_ml_backend"
-    target.mkdir()
-    shutil.copy(MODELS / script, target / "model.py")
-    return target
-
-
 @pytest.fixture
-def compat_app(tmp_path):
+def compat_app(tmp_path, monkeypatch):
+    """``compat_app(model, start_jobs=False, **core_settings)``: a script of compat_models/
+    (copied as a project's model.py) or a model class, served by the core app."""
     apps = []
+    # Model code keeps its files under $MODEL_DIR, as `prelabel start` sets it.
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path / "model-files"))
+    (tmp_path / "model-files").mkdir()
 
-    def build(script: str, *, start_jobs: bool = False, **overrides):
+    def build(model, *, start_jobs: bool = False, **overrides):
+        n = len(apps)
         settings = CoreSettings(
-            model_dir=tmp_path / f"state{len(apps)}",
+            model_dir=tmp_path / f"state{n}",
             label_studio_url=None,
             label_studio_api_key=None,
             **overrides,
         )
-        app = make_app(
-            project_dir(tmp_path / f"p{len(apps)}", script), settings, start_jobs=start_jobs
-        )
+        if isinstance(model, str):
+            directory = tmp_path / f"project{n}" / "my_ml_backend"
+            directory.mkdir(parents=True)
+            shutil.copy(MODELS / model, directory / "model.py")
+            model = directory
+        app = make_app(model, settings, start_jobs=start_jobs)
         apps.append(app)
         return app
 
-    (tmp_path / "p0").mkdir()
-    (tmp_path / "p1").mkdir()
     yield build
     for app in apps:
         runner = app.extensions["prelabel"].job_runner
@@ -61,159 +68,258 @@ def compat_app(tmp_path):
             runner.stop(timeout=10)
 
 
-def user_module(app):
-    return sys.modules[app.extensions["prelabel"].backend.model_class.__module__]
-
-
-def webhook(name: str, **task_changes):
-    body = copy.deepcopy(fixture(f"webhook_{name}")["json"])
-    if task_changes:
-        body["task"]["data"] = task_changes["data"]
-        body["annotation"]["result"][0]["value"]["choices"] = [task_changes["label"]]
-    return body
-
-
-def predict(client, texts):
+def predict(client, texts, *, status=200):
     body = copy.deepcopy(fixture("predict_batch_text")["json"])
     template = body["tasks"][0]
     body["tasks"] = [{**template, "id": i + 10, "data": {"text": t}} for i, t in enumerate(texts)]
     answer = client.post("/predict", json=body)
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    return answer.get_json()["results"]
+    assert answer.status_code == status, answer.get_data(as_text=True)
+    return answer.get_json()["results"] if status == 200 else answer
 
 
-# -- the tutorial's sentiment backend ---------------------------------------------------------
-
-
-def test_setup_reports_the_models_version_and_setup_runs_once_per_project(compat_app):
-    app = compat_app("sentiment_model.py")
-    client = app.test_client()
-    for _ in range(3):
-        answer = client.post("/setup", json=SETUP)
-        assert answer.status_code == 200
-        assert answer.get_json() == {"model_version": "sentiment-v1"}
-    predict(client, ["I love it"])
-    predict(client, ["meh"])
-    assert user_module(app).SETUPS == ["1"]
-    other = {**SETUP, "project": "7.1795806999"}
-    assert client.post("/setup", json=other).get_json()["model_version"] == "sentiment-v1"
-    assert user_module(app).SETUPS == ["1", "7"]
-
-
-def test_recorded_batch_predict_gets_choices_with_scores(compat_app):
-    client = compat_app("sentiment_model.py").test_client()
-    client.post("/setup", json=SETUP)
-    answer = client.post("/predict", json=fixture("predict_batch_text")["json"])
-    results = answer.get_json()["results"]
-    assert len(results) == 3
-    for entry in results:
-        # Untrained: no word counts, ties go to Positive with (0 + 1) / (0 + 2).
-        assert entry["model_version"] == "sentiment-v1"
-        assert entry["score"] == 0.5
-        assert entry["result"] == [
-            {
-                "from_name": "sentiment",
-                "to_name": "text",
-                "type": "choices",
-                "value": {"choices": ["Positive"]},
-            }
-        ]
-
-
-def test_annotation_webhook_trains_in_the_background_and_the_new_version_is_served(
-    compat_app, wait_job
-):
-    app = compat_app("sentiment_model.py", start_jobs=True)
-    client = app.test_client()
-    assert client.post("/setup", json=SETUP).get_json()["model_version"] == "sentiment-v1"
-    answer = client.post(
-        "/webhook", json=webhook("ANNOTATION_CREATED", data={"text": "I hate it"}, label="Negative")
+def label_of(entry):
+    (region,) = entry["result"]
+    assert (region["from_name"], region["to_name"], region["type"]) == (
+        "sentiment",
+        "text",
+        "choices",
     )
-    assert answer.status_code == 200
-    job = wait_job(client, answer.get_json()["job"])
-    assert job["status"] == "succeeded", job
-    assert job["result"]["version"] == "sentiment-v2"
-    assert job["result"]["results"] == [{"model_version": "sentiment-v2", "words": 3}]
-    # setup() sets "sentiment-v1" again on the recreated instance; the trained version stays.
-    assert client.post("/setup", json=SETUP).get_json()["model_version"] == "sentiment-v2"
-    hate, love = predict(client, ["they hate it", "I love cats"])
-    assert hate["result"][0]["value"]["choices"] == ["Negative"]
-    assert hate["score"] == pytest.approx((2 + 1) / (2 + 2))  # "hate", "it": Negative x1 each
-    assert love["result"][0]["value"]["choices"] == ["Negative"]  # "i": Negative x1
-    assert {hate["model_version"], love["model_version"]} == {"sentiment-v2"}
-    # Serving instance, the training job's own instance, the serving instance after training.
-    assert user_module(app).SETUPS == ["1", "1", "1"]
-    assert "sentiment-v2" in client.get("/versions").get_json()["versions"]
+    (label,) = region["value"]["choices"]
+    return label
 
 
-def test_deletions_and_start_training_reach_fit_with_the_sdks_event_and_data(compat_app):
-    app = compat_app("sentiment_model.py")
-    client = app.test_client()
+def train_now(app):
+    """Run the project's pending training job here and now; the job's result."""
     state = app.extensions["prelabel"]
-    client.post("/setup", json=SETUP)
-    # The core cache never saw annotation 2, so only compat queues a job for the deletion.
-    deleted = client.post("/webhook", json=webhook("ANNOTATIONS_DELETED"))
-    assert deleted.status_code == 200 and deleted.get_json()["job"]
-    started = client.post("/webhook", json=webhook("START_TRAINING"))
-    assert started.status_code == 201
-    assert started.get_json()["job"] == deleted.get_json()["job"]  # coalesced into one job
-    ignored = client.post("/webhook", json=webhook("PROJECT_UPDATED"))
-    assert "job" not in ignored.get_json()
     job = state.queue.claim("test")
     result = state.run_job(job)
-    assert result["version"] == "sentiment-v3" and result["metrics"] == {"events": 2.0}
-    assert client.post("/setup", json=SETUP).get_json()["model_version"] == "sentiment-v3"
-    events = state.backend.store.get(PROJECT, "events")
-    assert events == [
-        ["ANNOTATIONS_DELETED", ["annotations", "project"]],
-        ["START_TRAINING", ["project"]],
-    ]
-    assert state.run_job(job)["trained"] is False  # nothing left to deliver
+    state.queue.finish(job.id, result=result, worker_id="test")
+    return result
 
 
-def test_fit_uses_the_stored_config_when_the_event_carries_none(compat_app, caplog):
-    """The tutorial model reads its controls from the config in setup(); /setup stored it."""
-    app = compat_app("sentiment_model.py")
-    client = app.test_client()
-    state = app.extensions["prelabel"]
+# -- the text classifier: label_interface, fit on LS events -------------------------------------
+
+
+def test_setup_reports_the_version_and_runs_once_per_project(compat_app, caplog):
+    client = compat_app("text_classifier.py").test_client()
+    with caplog.at_level("INFO"):
+        for _ in range(3):
+            answer = client.post("/setup", json=SETUP)
+            assert answer.status_code == 200
+            assert answer.get_json() == {"model_version": "textclf-0"}
+        predict(client, ["I love it"])
+        predict(client, ["meh"])
+        other = {**SETUP, "project": "7.1795806999"}
+        assert client.post("/setup", json=other).get_json()["model_version"] == "textclf-0"
+    assert caplog.text.count("TextClassifier set up for project 1\n") == 1
+    assert caplog.text.count("TextClassifier set up for project 7\n") == 1
+
+
+def test_an_untrained_model_answers_every_task_with_an_empty_prediction(compat_app):
+    client = compat_app("text_classifier.py").test_client()
     client.post("/setup", json=SETUP)
-    project = webhook("START_TRAINING")["project"]
-    bare = {"action": "START_TRAINING", "project": {k: project[k] for k in ("id", "created_at")}}
-    assert client.post("/webhook", json=bare).status_code == 201
+    results = client.post("/predict", json=fixture("predict_batch_text")["json"]).get_json()
+    assert results == {"results": [{"result": [], "score": None, "model_version": "textclf-0"}] * 3}
+
+
+def test_annotations_train_in_the_background_and_the_new_version_is_served(
+    compat_app, wait_job, annotation_webhook, tmp_path
+):
+    client = compat_app("text_classifier.py", start_jobs=True).test_client()
+    assert client.post("/setup", json=SETUP).get_json()["model_version"] == "textclf-0"
+    jobs = [
+        client.post("/webhook", json=annotation_webhook(**event)).get_json()["job"]
+        for event in (
+            dict(task_id=1, annotation_id=11, text="I hate this awful thing", label="Negative"),
+            dict(task_id=2, annotation_id=12, text="I love this great thing", label="Positive"),
+        )
+    ]
+    finished = [wait_job(client, job) for job in dict.fromkeys(jobs)]
+    assert {job["status"] for job in finished} == {"succeeded"}
+    # One fit call per event, each bumping once, whether the events shared a job or not (a
+    # job started after both arrived delivers both; the next one then finds nothing to do).
+    results = [r for job in finished for r in job["result"].get("results", [])]
+    assert results == [
+        {"model_version": "textclf-1", "examples": 1},
+        {"model_version": "textclf-2", "examples": 2},
+    ]
+    # setup() sets "textclf-0" again on the recreated instance; the trained version stays.
+    assert client.post("/setup", json=SETUP).get_json()["model_version"] == "textclf-2"
+    hate, love = predict(client, ["awful awful", "great news"])
+    assert (label_of(hate), label_of(love)) == ("Negative", "Positive")
+    assert 0.5 < hate["score"] <= 1 and 0.5 < love["score"] <= 1
+    assert hate["model_version"] == love["model_version"] == "textclf-2"
+    assert "textclf-2" in client.get("/versions").get_json()["versions"]
+    saved = sorted(p.name for p in (tmp_path / "model-files").glob("*.pkl"))
+    assert saved == ["project1-textclf-1.pkl", "project1-textclf-2.pkl"]
+
+
+@pytest.fixture
+def label_studio_export(loopback):
+    """A loopback stand-in for LS's export API: two usable annotations, one cancelled, one
+    without a choice; the requests it got."""
+    seen = []
+    tasks = [
+        {"id": 1, "data": {"text": "terrible service"}, "annotations": [
+            {"id": 21, "was_cancelled": False, "result": [
+                {"from_name": "sentiment", "to_name": "text", "type": "choices",
+                 "value": {"choices": ["Negative"]}}]}]},
+        {"id": 2, "data": {"text": "wonderful staff"}, "annotations": [
+            {"id": 22, "was_cancelled": False, "result": [
+                {"from_name": "sentiment", "to_name": "text", "type": "choices",
+                 "value": {"choices": ["Positive"]}}]},
+            {"id": 23, "was_cancelled": True, "result": []}]},
+        {"id": 3, "data": {"text": "unlabelled"}, "annotations": [
+            {"id": 24, "was_cancelled": False, "result": []}]},
+    ]  # fmt: skip
+
+    @Request.application
+    def app(request: Request) -> Response:
+        seen.append((request.path, dict(request.args), request.headers.get("Authorization")))
+        return Response(__import__("json").dumps(tasks), content_type="application/json")
+
+    return loopback(app), seen
+
+
+def test_deletions_are_forgotten_and_start_training_rereads_label_studio(
+    compat_app, annotation_webhook, label_studio_export, monkeypatch
+):
+    url, seen = label_studio_export
+    # The model reads Label Studio's address and key from the environment, as SDK models do.
+    monkeypatch.setenv("LABEL_STUDIO_URL", url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "legacy-key")
+    app = compat_app("text_classifier.py")
+    client = app.test_client()
+    client.post("/setup", json=SETUP)
+    created = annotation_webhook(task_id=1, annotation_id=2, text="so bad", label="Negative")
+    assert client.post("/webhook", json=created).status_code == 200
+    assert train_now(app)["results"] == [{"model_version": "textclf-1", "examples": 1}]
+    assert label_of(predict(client, ["bad"])[0]) == "Negative"
+
+    # The recorded deletion is of annotation 2: the model forgets it and predicts nothing.
+    deleted = client.post("/webhook", json=fixture("webhook_ANNOTATIONS_DELETED")["json"])
+    assert deleted.status_code == 200 and deleted.get_json()["job"]
+    assert train_now(app)["results"] == [{"model_version": "textclf-2", "examples": 0}]
+    assert predict(client, ["bad"])[0]["result"] == []
+
+    started = client.post("/webhook", json=fixture("webhook_START_TRAINING")["json"])
+    assert started.status_code == 201
+    assert train_now(app)["results"] == [{"model_version": "textclf-3", "examples": 2}]
+    assert seen == [("/api/projects/1/export", {"exportType": "JSON"}, "Token legacy-key")]
+    bad, good = predict(client, ["terrible", "wonderful"])
+    assert (label_of(bad), label_of(good)) == ("Negative", "Positive")
+    ignored = client.post("/webhook", json=fixture("webhook_PROJECT_UPDATED")["json"])
+    assert "job" not in ignored.get_json()
+
+
+def test_fit_uses_the_stored_config_when_the_event_carries_none(
+    compat_app, annotation_webhook, caplog
+):
+    """The classifier finds its controls in setup(); /setup stored the config it needs."""
+    app = compat_app("text_classifier.py")
+    client = app.test_client()
+    client.post("/setup", json=SETUP)
+    body = annotation_webhook(task_id=1, annotation_id=5, text="fine", label="Positive")
+    del body["project"]["label_config"]
+    assert client.post("/webhook", json=body).status_code == 200
     with caplog.at_level("WARNING"):
-        result = state.run_job(state.queue.claim("test"))
-    assert result["version"] == "sentiment-v2", result
+        result = train_now(app)
+    assert result["version"] == "textclf-1", result
     assert "without a label config" not in caplog.text  # it has one: the stored one
 
 
-def test_start_training_trigger_keeps_annotation_events_from_fit(compat_app):
-    app = compat_app("sentiment_model.py", train_trigger="start_training")
+def test_start_training_trigger_keeps_annotation_events_from_fit(compat_app, annotation_webhook):
+    app = compat_app("text_classifier.py", train_trigger="start_training")
     client = app.test_client()
-    state = app.extensions["prelabel"]
-    client.post(
-        "/webhook", json=webhook("ANNOTATION_CREATED", data={"text": "x"}, label="Positive")
-    )
-    assert state.backend.store.take_events(PROJECT) == []
+    body = annotation_webhook(task_id=1, annotation_id=5, text="x", label="Positive")
+    client.post("/webhook", json=body)
+    assert app.extensions["prelabel"].backend.store.take_events(PROJECT) == []
 
 
-# -- the template `label-studio-ml create` generates --------------------------------------------
+# -- what predict's failures and odd answers become ---------------------------------------------
 
 
-def test_sdk_template_runs_unchanged_through_setup_predict_and_fit(compat_app, wait_job, capsys):
-    app = compat_app("sdk_template_model.py", start_jobs=True)
-    client = app.test_client()
-    setup = {**SETUP, "extra_params": '{"threshold": 0.3}'}
-    assert client.post("/setup", json=setup).get_json() == {"model_version": "0.0.1"}
-    results = predict(client, ["a", "b"])
-    assert results == [{"result": [], "score": None, "model_version": "0.0.1"}] * 2
-    printed = capsys.readouterr().out
-    assert "Extra params: {'threshold': 0.3}" in printed
-    assert "'sentiment': {'type': 'Choices', 'to_name': ['text']" in printed
-    job = client.post("/webhook", json=webhook("ANNOTATION_CREATED")).get_json()["job"]
-    assert wait_job(client, job)["status"] == "succeeded"
-    assert client.post("/setup", json=setup).get_json()["model_version"] == "my_new_model_version"
-    assert app.extensions["prelabel"].backend.store.get(PROJECT, "my_data") == "my_new_data_value"
-    assert predict(client, ["c"])[0]["model_version"] == "my_new_model_version"
+def sentiment(label):
+    return {
+        "from_name": "sentiment",
+        "to_name": "text",
+        "type": "choices",
+        "value": {"choices": [label]},
+    }
+
+
+class NeedsVowels(LabelStudioMLBase):
+    """Raises for a text without a vowel; a prediction for the others."""
+
+    def predict(self, tasks, context=None, **kwargs):
+        out = []
+        for task in tasks:
+            text = task["data"]["text"]
+            if not any(vowel in text for vowel in "aeiou"):
+                raise ValueError(f"cannot read {text!r}\n(no vowel) — é")
+            out.append({"result": [sentiment("Positive")], "score": 0.7})
+        return out
+
+
+def test_a_model_failing_on_every_task_makes_predict_fail_with_its_message(compat_app):
+    client = compat_app(NeedsVowels).test_client()
+    client.post("/setup", json=SETUP)
+    answer = predict(client, ["xyz", "hmm"], status=500)
+    message = "Prediction failed on all 2 tasks: ValueError: cannot read 'xyz'\n(no vowel) — é"
+    assert answer.get_json() == {"error": "PredictionFailed", "message": message}
+    # LS shows only the status line ("500 Server Error: <reason> for url: …"): one line, ASCII
+    # (the dash as "-", the accent dropped from its letter).
+    reason = "Prediction failed on all 2 tasks: ValueError: cannot read 'xyz' (no vowel) - e"
+    assert answer.status == f"500 {reason}"
+    single = predict(client, ["xyz"], status=500)
+    assert single.get_json()["message"].startswith("Prediction failed on the task: ValueError")
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'prelabel_predictions_total{backend="compat",outcome="failed"} 3.0' in metrics
+
+
+def test_a_model_failing_on_some_tasks_leaves_the_others_predicted(compat_app):
+    client = compat_app(NeedsVowels).test_client()
+    version = client.post("/setup", json=SETUP).get_json()["model_version"]
+    first, failed, last = predict(client, ["good", "xyz", "fine"])
+    assert label_of(first) == label_of(last) == "Positive"
+    assert failed == {"result": [], "score": None, "model_version": version}
+
+
+class ReadsUploads(LabelStudioMLBase):
+    def predict(self, tasks, context=None, **kwargs):
+        return [{"result": [], "path": self.get_local_path(t["data"]["text"])} for t in tasks]
+
+
+def test_a_prelabel_error_on_every_task_keeps_its_status_and_advice(compat_app):
+    client = compat_app(ReadsUploads).test_client()
+    answer = predict(client, ["/data/upload/1/a.txt", "/data/upload/1/b.txt"], status=422)
+    assert answer.get_json()["error"] == "MediaError"
+    assert "LABEL_STUDIO_URL" in answer.status  # the fix, where LS shows it
+
+
+class SkipsEmptyTexts(LabelStudioMLBase):
+    """Like several SDK examples: tasks it cannot read are left out of the answer."""
+
+    def predict(self, tasks, context=None, **kwargs):
+        return ModelResponse(
+            predictions=[
+                PredictionValue(result=[sentiment("Negative")], score=0.9)
+                for task in tasks
+                if task["data"]["text"].strip()
+            ]
+        )
+
+
+def test_fewer_predictions_than_tasks_are_padded_and_logged_once(compat_app, caplog):
+    client = compat_app(SkipsEmptyTexts).test_client()
+    version = client.post("/setup", json=SETUP).get_json()["model_version"]
+    with caplog.at_level("WARNING"):
+        first, second, third = predict(client, ["bad", "worse", "  "])
+    assert label_of(first) == label_of(second) == "Negative"
+    assert third == {"result": [], "score": None, "model_version": version}
+    mismatch = [r for r in caplog.records if "returned 2 predictions for 3 tasks" in r.message]
+    assert len(mismatch) == 1 and "other 1 get empty predictions" in mismatch[0].message
+    assert [r for r in caplog.records if r.name.startswith("prelabel.compat")] == mismatch
 
 
 # -- the base class ---------------------------------------------------------------------------
@@ -245,23 +351,13 @@ def model(tmp_path, config=IMAGE_CONFIG, cls=LabelStudioMLBase, project="3"):
         return cls(project_id=project, label_config=config)
 
 
-def test_label_helpers_use_the_config(tmp_path):
+def test_build_label_map_uses_predicted_values_then_names(tmp_path):
     m = model(tmp_path)
-    assert m.get_first_tag_occurence("RectangleLabels", "Image") == ("box", "img", "image")
-    assert m.get_first_tag_occurence(("Choices", "rectanglelabels"), ("image",)) == (
-        "box",
-        "img",
-        "image",
-    )
-    with pytest.raises(ValueError, match="No Choices control"):
-        m.get_first_tag_occurence("Choices", "Text")
     assert m.build_label_map("box", ["car", "truck", "person", "dog"]) == {
         "car": "Car",
         "truck": "Car",
         "person": "Person",
     }
-    with pytest.raises(AttributeError, match=r"self\.config"):
-        m.label_interface  # noqa: B018
 
 
 def test_state_is_per_project_any_json_and_shared_by_stores_on_one_dir(tmp_path):
@@ -285,6 +381,8 @@ def test_preload_task_data_reads_media(tmp_path):
     assert m.preload_task_data(task) == {"doc": "hello", "n": 2, "t": ["plain"]}
     path = m.preload_task_data(task, task["data"]["doc"], read_file=False)
     assert Path(path).read_bytes() == b"hello"
+    # A missing key passed on as None stays None, as the SDK's examples expect.
+    assert m.preload_task_data(task, task["data"].get("missing")) is None
 
 
 # -- predict output normalisation ---------------------------------------------------------------
@@ -329,10 +427,24 @@ def test_normalise_accepts_every_shape_the_sdk_did(tmp_path, caplog):
         kept = b.normalise([{"result": [region("Bus")]}], 1, "v1", config)
     assert kept[0].result[0].to_ls()["value"]["rectanglelabels"] == ["Bus"]
     assert "not in box's labels" in caplog.text
-    with pytest.raises(ValueError, match="returned 2 predictions for 3 tasks"):
-        b.normalise([{"result": []}] * 2, 3, "v1", config)
+    with pytest.raises(ValueError, match="returned 3 predictions for 2 tasks"):
+        b.normalise([{"result": []}] * 3, 2, "v1", config)
     with pytest.raises(TypeError, match="returned str"):
         b.normalise("oops", 1, "v1", config)
+
+
+def test_regions_built_by_label_interface_serialise_as_regions(tmp_path):
+    m = model(tmp_path)
+    car = m.label_interface.get_control("box").label("Car", x=1, y=2, width=3, height=4)
+    plain = Region("box", "img", "rectanglelabels", {"rectanglelabels": ["Person"]})
+    (out,) = backend(tmp_path).normalise(
+        ModelResponse(predictions=[PredictionValue(result=[car, plain], score=0.5)]),
+        1,
+        "v1",
+        LabelConfig.parse(IMAGE_CONFIG),
+    )
+    assert [r.to_ls() for r in out.result] == [car.to_ls(), plain.to_ls()]
+    assert "extra" not in out.result[1].to_ls() and "score" not in out.result[1].to_ls()
 
 
 # -- loading model.py ---------------------------------------------------------------------------
@@ -351,10 +463,24 @@ def test_model_py_imports_its_helpers_and_sdk_imports_get_the_fix(tmp_path):
     sdk = tmp_path / "sdk"
     sdk.mkdir()
     (sdk / "model.py").write_text("from label_studio_ml.model import LabelStudioMLBase\n")
-    with pytest.raises(BackendLoadError, match=r"from prelabel\.compat import LabelStudioMLBase"):
+    with pytest.raises(BackendLoadError, match=r"from prelabel\.compat import LabelStudioMLBase, "):
+        load_model_class(sdk)
+    (sdk / "model.py").write_text(
+        "from label_studio_sdk.label_interface.objects import PredictionValue\n"
+    )
+    with pytest.raises(BackendLoadError, match=r"PredictionValue, .* come from prelabel\.compat"):
         load_model_class(sdk)
     with pytest.raises(BackendLoadError, match="prelabel create"):
         load_model_class(tmp_path / "missing")
+
+
+def test_sdk_names_without_a_counterpart_fail_at_import_with_the_alternative(tmp_path):
+    directory = tmp_path / "decorated"
+    directory.mkdir()
+    (directory / "model.py").write_text("from prelabel.compat import predict_fn\n")
+    with pytest.raises(BackendLoadError, match=r"no predict_fn: subclass LabelStudioMLBase"):
+        load_model_class(directory)
+    assert "prelabel.compat" in sys.modules  # the package itself still imports
 
 
 def test_a_model_warns_only_when_its_project_has_no_config_at_all(tmp_path, caplog):

@@ -216,7 +216,7 @@ def test_queue_shares_the_store_database(tmp_path):
     ProjectStore(tmp_path)
     with sqlite3.connect(store.db_path) as conn:
         rows = dict(conn.execute("SELECT component, version FROM schema_versions"))
-    assert rows == {"store": 1, "jobs": 1}
+    assert rows == {"store": 1, "jobs": 2}
     assert queue.counts()["queued"] == 1
 
 

@@ -1,5 +1,9 @@
 """The conformance kit tests itself: the reference backend passes, broken ones fail the right checks."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from prelabel.config import LabelConfig
@@ -171,3 +175,27 @@ def test_make_train_job_is_what_fit_gets_from_the_job_runner(tmp_path):
             TunableBackend(), REFERENCE_CONFIG, tasks, workdir=tmp_path / "v2", media=tmp_path,
             extra_params={"thresold": 0.3},
         )  # fmt: skip
+
+
+def test_short_summary_names_each_skipped_kit_test(tmp_path):
+    # Every kit test is defined in prelabel/testing/_pytest.py, so pytest's `-ra` line gives
+    # that file for each skip: the reason itself has to say which test it was.
+    (tmp_path / "test_ref.py").write_text(
+        "from prelabel.testing import BackendConformance\n"
+        "from prelabel.testing.reference import ReferenceBackend\n\n"
+        "class TestRef(BackendConformance):\n"
+        "    backend = ReferenceBackend\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-ra", "-p", "no:cacheprovider", "test_ref.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        # A server run in this process may have left its metrics directory, since removed.
+        env={k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    skipped = sorted(line for line in proc.stdout.splitlines() if line.startswith("SKIPPED"))
+    assert len(skipped) == 3, proc.stdout
+    for line, check in zip(skipped, ["entry_point", "interactive", "lazy_imports"], strict=True):
+        assert f"test_ref.py::TestRef::test_{check}: not applicable: " in line, line

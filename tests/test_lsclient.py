@@ -224,9 +224,10 @@ def test_disabled_legacy_token_explains_the_fix(ls: FakeLS) -> None:
         LabelStudioClient(ls.url, LEGACY).check()
     message = str(err.value)
     assert f"{ls.url}/api/current-user/whoami" in message and "HTTP 401" in message
-    assert "legacy tokens are disabled by default in LS 1.23" in message
-    assert "--enable-legacy-api-token" in message and "personal access token" in message
-    assert LEGACY not in message
+    # LS's own words name the case: the fix names the setting (only an admin can change it).
+    assert "legacy tokens turned off (LS 1.23's default)" in message
+    assert "People → API Token Settings → Legacy Tokens" in message
+    assert "personal access token" in message and LEGACY not in message
 
 
 def test_missing_key_says_to_set_it(ls: FakeLS) -> None:

@@ -261,7 +261,7 @@ def test_disabled_legacy_token_explains_the_fix(
         media.local_path("/data/upload/1/a.jpg")
     message = str(err.value)
     assert "/data/upload/1/a.jpg" in message and "401" in message
-    assert "--enable-legacy-api-token" in message and LEGACY not in message
+    assert "personal access token" in message and LEGACY not in message
 
 
 def test_missing_api_key_says_to_set_it(ls: FakeLS, make: Callable[..., MediaResolver]) -> None:

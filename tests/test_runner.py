@@ -72,11 +72,13 @@ class AlwaysFails(ReferenceBackend):
         raise ValueError("model exploded")
 
 
-def test_a_backend_that_always_raises_still_answers_every_task(make_app, ls_request):
+def test_a_backend_raising_on_every_task_fails_the_request_with_its_message(make_app, ls_request):
     client = make_app(AlwaysFails()).test_client()
-    body = ls_request("predict_batch_text")
-    version, results = served(client, ls_request, body)
-    assert results == [{"result": [], "score": None, "model_version": version}] * 3
+    assert client.post("/setup", json=ls_request("setup")).status_code == 200
+    response = client.post("/predict", json=ls_request("predict_batch_text"))
+    # Not 200 with empty predictions: LS shows the status line's reason to its user.
+    message = "Prediction failed on all 3 tasks: ValueError: model exploded"
+    assert (response.status, response.get_json()["message"]) == (f"500 {message}", message)
 
 
 def test_a_backend_dropping_tasks_still_gets_one_entry_per_task(make_app, ls_request, text_predict):

@@ -37,6 +37,9 @@ BASIC_UP = {"Authorization": "Basic dTpw"}
 
 WEBHOOK_FIXTURES = [n for n in fixtures() if n.startswith("webhook_")]
 
+#: Train after every annotation event (the default waits for PRELABEL_TRAIN_EVERY changes).
+EVERY_EVENT = {"train_every": 1, "train_min_annotations": 1}
+
 
 class ThresholdBackend(ReferenceBackend):
     """The reference backend with one setting, so E2/E2b's ``{"threshold": 0.3}`` is valid."""
@@ -215,6 +218,52 @@ def test_webhook_fixtures_cover_the_recorded_actions():
     } <= set(WEBHOOK_FIXTURES)
 
 
+class PrefetchingBackend(ThresholdBackend):
+    """Records what ``prefetch`` sees; fails when told to."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+        self.seen: list[tuple[list[Any], Any]] = []
+
+    def prefetch(self, tasks, ctx):
+        self.seen.append((list(tasks), ctx))
+        if self.fail:
+            raise RuntimeError("cannot prefetch")
+
+
+def test_tasks_created_hands_the_new_tasks_to_prefetch(make_app, ls_request):
+    backend = PrefetchingBackend()
+    client = make_app(backend).test_client()
+    setup = ls_request("setup")
+    setup["extra_params"] = {"threshold": 0.3}
+    setup_version(client, setup)
+    body = ls_request("webhook_TASKS_CREATED")
+    response = client.post("/webhook", json=body)
+    assert response.status_code == 200 and response.get_json()["status"] == "ok"
+    ((tasks, ctx),) = backend.seen
+    assert [t["id"] for t in tasks] == [4] and tasks[0]["data"] == {
+        "text": "new task after backend"
+    }
+    # The context is the project's: its stored config (the webhook's), settings and version.
+    assert ctx.project == KEY
+    assert ctx.label_config.control("sentiment").label_names == ("Positive", "Negative")
+    assert ctx.extra_params == {"threshold": 0.3} and ctx.settings.threshold == 0.3
+    assert ctx.model_version == backend.version and ctx.interaction == []
+
+
+def test_a_failing_prefetch_never_fails_the_webhook(make_app, ls_request, caplog):
+    backend = PrefetchingBackend(fail=True)
+    client = make_app(backend).test_client()
+    response = client.post("/webhook", json=ls_request("webhook_TASKS_CREATED"))
+    assert response.status_code == 200
+    assert len(backend.seen) == 1
+    assert "could not prefetch" in caplog.text
+    # Other events do not call it.
+    client.post("/webhook", json=ls_request("webhook_PROJECT_UPDATED"))
+    assert len(backend.seen) == 1
+
+
 def test_webhook_unknown_action_is_200(client, ls_request):
     body = ls_request("webhook_PROJECT_UPDATED")
     body["action"] = "LABEL_LINK_CREATED"
@@ -353,7 +402,7 @@ def test_setup_without_schema_is_400(client, ls_request):
 def test_training_loop_promotes_serves_and_rolls_back(
     make_app, ls_request, annotation_webhook, text_predict, wait_job, choice_of
 ):
-    client = make_app(start_jobs=True).test_client()
+    client = make_app(start_jobs=True, **EVERY_EVENT).test_client()
     setup = ls_request("setup")
     base = setup_version(client, setup)
     texts = [(101, "what a day"), (102, "rainy again")]
@@ -475,7 +524,7 @@ def test_annotation_events_and_deletions_update_the_cache(make_app, ls_request):
 
 
 def test_webhooks_while_runner_stopped_coalesce_into_one_job(make_app, annotation_webhook):
-    client = make_app(start_jobs=False).test_client()
+    client = make_app(start_jobs=False, **EVERY_EVENT).test_client()
     ids = []
     for n in range(3):
         body = annotation_webhook(
@@ -536,7 +585,9 @@ def _bulk_event(ls_request: Any, count: int = 20) -> dict[str, Any]:
 
 
 def test_worse_challenger_is_rejected_and_champion_stays(make_app, ls_request, wait_job, choice_of):
-    app = make_app(DegradingBackend(), start_jobs=True, holdout_fraction=0.5, min_holdout=1)
+    app = make_app(
+        DegradingBackend(), start_jobs=True, holdout_fraction=0.5, min_holdout=1, **EVERY_EVENT
+    )
     client = app.test_client()
     setup = ls_request("setup")
     setup_version(client, setup)
@@ -619,6 +670,21 @@ def test_the_gate_uses_the_backends_own_metric(make_app, ls_request, wait_job):
     # Challenger and champion were scored on the same held-out tasks, annotations included.
     holdout = int(first["result"]["metrics"]["holdout_tasks"])
     assert backend.evaluated[:2] == [("challenger", holdout, True), ("champion", holdout, True)]
+
+
+@pytest.mark.parametrize(("tolerance", "promoted"), [(0.0, False), (0.04, False), (0.06, True)])
+def test_a_gate_tolerance_lets_a_within_noise_dip_through(
+    make_app, ls_request, wait_job, tolerance, promoted
+):
+    backend = SelfScoringBackend(scores=[0.8, 0.75])
+    client = make_app(
+        backend, start_jobs=True, holdout_fraction=0.5, min_holdout=1, gate_tolerance=tolerance
+    ).test_client()
+    setup_version(client, ls_request("setup"))
+    first = client.post("/webhook", json=_bulk_event(ls_request)).get_json()["job"]
+    assert wait_job(client, first)["result"]["promoted"] is True
+    second = client.post("/webhook", json=_bulk_event(ls_request, 22)).get_json()["job"]
+    assert wait_job(client, second)["result"]["promoted"] is promoted
 
 
 # -- control group and acceptance ---------------------------------------------------------

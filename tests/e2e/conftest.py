@@ -312,6 +312,22 @@ class LabelStudioAPI:
     def import_texts(self, project: Project, texts: Sequence[str]) -> list[int]:
         return self.import_tasks(project, [{"data": {"text": t}} for t in texts])
 
+    def upload_images(self, project: Project, files: dict[str, bytes]) -> dict[str, int]:
+        """Upload PNG files, one task each (``data.image = "/data/upload/<project>/…-<name>"``);
+        the new tasks' ids by file name."""
+        self.call(
+            "POST",
+            f"/api/projects/{project.id}/import",
+            files={f"file{i}": (n, d, "image/png") for i, (n, d) in enumerate(files.items())},
+        )
+        by_name = {}
+        for task in self.tasks(project):
+            url = task["data"]["image"]
+            assert url.startswith(f"/data/upload/{project.id}/"), task["data"]
+            by_name[next(n for n in files if url.endswith(f"-{n}"))] = task["id"]
+        assert sorted(by_name) == sorted(files)
+        return by_name
+
     def upload_text_files(self, project: Project, files: dict[str, str]) -> list[int]:
         """Upload text files as whole-file tasks (``data.text = "/data/upload/<project>/<file>"``).
 
@@ -370,6 +386,16 @@ class LabelStudioAPI:
         )
         project.ml_id, project.backend = body["id"], backend
         return body
+
+    def refused_connection(self, project: Project, backend: Backend) -> str:
+        """``POST /api/ml`` that LS must refuse (400): the message it shows at Connect Model."""
+        response = self.call(
+            "POST",
+            "/api/ml",
+            json={"url": backend.url, "project": project.id, "title": backend.name},
+            expect=(400,),
+        )
+        return response.text
 
     def ml(self, ml_id: int) -> dict[str, Any]:
         """``GET /api/ml/{id}``: LS refreshes the state with /health and /setup first."""
@@ -589,25 +615,59 @@ def ls(label_studio: LabelStudio) -> LabelStudioAPI:
 PREDICTION_VALIDATION_FLAG = "fflag_feat_utc_210_prediction_validation_15082025"
 
 
+@contextlib.contextmanager
+def another_ls(
+    name: str,
+    ls_executable: Path,
+    ls_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    logs_dir: Path,
+    **env: str,
+) -> Iterator[str]:
+    """One more Label Studio on a copy of the template, with ``env`` added; its URL."""
+    data_dir = tmp_path_factory.mktemp(f"ls-{name}") / "data"
+    shutil.copytree(ls_template, data_dir)
+    files_root = tmp_path_factory.mktemp(f"ls-{name}-files")
+    proc, url = start_ls(
+        ls_executable, data_dir, files_root, logs_dir / f"label-studio-{name}.log", **env
+    )
+    try:
+        wait_ls(proc, url)
+        yield url
+    finally:
+        proc.stop()
+
+
 @pytest.fixture(scope="session")
 def validating_ls(
     ls_executable: Path, ls_template: Path, tmp_path_factory: pytest.TempPathFactory, logs_dir: Path
 ) -> Iterator[LabelStudioAPI]:
     """A second Label Studio, with prediction validation on: it refuses invalid predictions."""
-    data_dir = tmp_path_factory.mktemp("ls-validating") / "data"
-    shutil.copytree(ls_template, data_dir)
-    files_root = tmp_path_factory.mktemp("ls-validating-files")
-    log = logs_dir / "label-studio-validating.log"
-    proc, url = start_ls(
-        ls_executable, data_dir, files_root, log, **{PREDICTION_VALIDATION_FLAG: "true"}
-    )
-    try:
-        wait_ls(proc, url)
+    with another_ls(
+        "validating", ls_executable, ls_template, tmp_path_factory, logs_dir,
+        **{PREDICTION_VALIDATION_FLAG: "true"},
+    ) as url:  # fmt: skip
         api = LabelStudioAPI(url, LS_TOKEN)
         yield api
         api.http.close()
-    finally:
-        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def legacy_off_ls(
+    ls_executable: Path, ls_template: Path, tmp_path_factory: pytest.TempPathFactory, logs_dir: Path
+) -> Iterator[SimpleNamespace]:
+    """A Label Studio whose organization refuses legacy tokens, as LS 1.23 sets up a new one.
+
+    The template's organization was created with ``--enable-legacy-api-token``, which only
+    counts at creation; so the e2e user makes a personal access token, then turns legacy
+    tokens off as an admin would (People → API Token Settings). ``url``, ``pat``.
+    """
+    with another_ls("legacy-off", ls_executable, ls_template, tmp_path_factory, logs_dir) as url:
+        api = LabelStudioAPI(url, LS_TOKEN)
+        pat = api.create_pat()
+        api.json("POST", "/api/jwt/settings", json={"legacy_api_tokens_enabled": False})
+        api.http.close()
+        yield SimpleNamespace(url=url, pat=pat)
 
 
 # --------------------------------------------------------------------------- backends
@@ -695,6 +755,13 @@ class BackendSpec:
     argv: list[str] | None = None
     auth: tuple[str, str] | None = None
 
+    @classmethod
+    def serve(cls, name: str, env: dict[str, str]) -> BackendSpec:
+        """``prelabel serve NAME`` (gunicorn) on the pool's port, ``env`` over the pool's."""
+        prelabel = str(Path(sys.executable).with_name("prelabel"))
+        argv = [prelabel, "serve", name, "--host", "127.0.0.1", "--port", "{port}"]
+        return cls(env=env, argv=argv)
+
 
 class BackendPool:
     """Backends by name, started on first use and stopped at the end of the session.
@@ -728,6 +795,11 @@ class BackendPool:
             LABEL_STUDIO_URL=self.ls_url,
             LABEL_STUDIO_API_KEY=LS_TOKEN,
             PYTHONUNBUFFERED="1",
+            # The scenarios train on every annotation and count predictions themselves;
+            # tests/e2e/test_learning_loop.py runs the defaults (every N, re-predict).
+            PRELABEL_TRAIN_EVERY="1",
+            PRELABEL_TRAIN_MIN_ANNOTATIONS="1",
+            PRELABEL_REPREDICT="false",
         )
         env.update(spec.env)
         argv = spec.argv or [
@@ -892,6 +964,7 @@ def e2e() -> SimpleNamespace:
         data_uri=data_uri,
         BackendSpec=BackendSpec,
         free_port=free_port,
+        clean_env=clean_env,
         ROOT=ROOT,
     )
 
@@ -928,8 +1001,10 @@ def train_on(ls: LabelStudioAPI) -> Callable[..., list[int]]:
         if start_training:
             ls.train(project)
         jobs = project.backend.wait_jobs(project)
-        latest = jobs[0] if jobs else None
+        # A promotion queues a predict job (re-predicting unlabeled tasks): it must succeed too.
+        latest = next((j for j in jobs if j["kind"] == "train"), None)
         assert latest and latest["status"] == "succeeded" and latest["result"].get("trained"), jobs
+        assert all(j["status"] == "succeeded" for j in jobs if j["kind"] == "predict"), jobs
         return ids
 
     return train

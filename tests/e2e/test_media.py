@@ -71,7 +71,7 @@ def test_local_files_served_by_ls_are_fetched(ls, label_studio, backend, new_pro
     assert_predicted_from_content(ls, new_ids)
 
 
-def test_a_rejected_token_empties_that_tasks_prediction_only(
+def test_a_rejected_token_fails_that_tasks_prediction_only_and_says_why(
     ls, bad_token_backend, new_project, e2e
 ):
     backend = bad_token_backend
@@ -86,17 +86,19 @@ def test_a_rejected_token_empties_that_tasks_prediction_only(
     (upload_id,) = ls.upload_text_files(project, {"unreachable.txt": "love it, great"})
     # (The task list, not GET /api/tasks/<id>: opening a task would predict it on its own.)
     url = next(t for t in ls.tasks(project) if t["id"] == upload_id)["data"]["text"]
-    counts = {
-        o: backend.metric("prelabel_predictions_total", outcome=o) for o in ("predicted", "empty")
-    }
+    outcomes = ("predicted", "empty", "failed")
+    counts = {o: backend.metric("prelabel_predictions_total", outcome=o) for o in outcomes}
 
     ls.retrieve_predictions(project)
 
-    # One batch of all 9 tasks went through: 8 predicted, the upload's prediction is empty.
-    assert (
-        backend.metric("prelabel_predictions_total", outcome="predicted") == counts["predicted"] + 8
-    )
-    assert backend.metric("prelabel_predictions_total", outcome="empty") == counts["empty"] + 1
+    # One batch of all 9 tasks went through: 8 predicted; the upload's prediction is empty,
+    # and counted as failed: its media could not be fetched.
+    after = {o: backend.metric("prelabel_predictions_total", outcome=o) for o in outcomes}
+    assert after == {
+        "predicted": counts["predicted"] + 8,
+        "empty": counts["empty"],
+        "failed": counts["failed"] + 1,
+    }
     for task_id in ids:
         assert ls.only_prediction(task_id)["result"], task_id
     assert ls.only_prediction(upload_id)["result"] == []
@@ -104,3 +106,13 @@ def test_a_rejected_token_empties_that_tasks_prediction_only(
     lines = [line for line in log.splitlines() if f"Cannot fetch {url}" in line]
     assert lines, f"no error naming {url} in the backend log:\n{log[-3000:]}"
     assert "401" in lines[0], lines[0]
+    # The reason is in /health and /jobs too, where one looks without the server's log.
+    error = backend.get("/health")["last_errors"][project.key]
+    assert error["source"] == "predict"
+    assert error["message"].startswith(
+        f"1 of 9 tasks got no prediction; task {upload_id}: Cannot fetch {url}: "
+        "Label Studio answered HTTP 401"
+    ), error
+    assert backend.get("/jobs", params={"project": project.key})["last_errors"] == {
+        project.key: error
+    }

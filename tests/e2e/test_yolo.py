@@ -73,8 +73,6 @@ def weights(tmp_path_factory):
 @pytest.fixture(scope="module")
 def yolo_backend(backends, label_studio, weights, e2e):
     model_dir, _ = weights
-    prelabel = str(Path(sys.executable).with_name("prelabel"))
-    argv = [prelabel, "serve", "yolo", "--host", "127.0.0.1", "--port", "{port}"]
     env = {
         **offline_env(model_dir.parent),
         "PRELABEL_MODEL_DIR": str(model_dir),
@@ -82,7 +80,7 @@ def yolo_backend(backends, label_studio, weights, e2e):
         "PRELABEL_YOLO_PRELOAD": "detect",
         "PRELABEL_YOLO_DEVICE": "cpu",
     }
-    backends.register("yolo", e2e.BackendSpec(argv=argv, env=env))
+    backends.register("yolo", e2e.BackendSpec.serve("yolo", env))
     return backends.get("yolo")
 
 
@@ -118,19 +116,7 @@ def test_uploaded_images_get_box_predictions_stored_in_label_studio(
     version = ls.ml(project.ml_id)["model_version"]
     files = {name: png(w, h, seed) for seed, (name, (w, h)) in enumerate(IMAGES.items())}
     assert {name: image_size(data) for name, data in files.items()} == IMAGES
-    ls.call(
-        "POST",
-        f"/api/projects/{project.id}/import",
-        files={
-            f"file{i}": (name, data, "image/png") for i, (name, data) in enumerate(files.items())
-        },
-    )
-    by_name = {}
-    for task in ls.tasks(project):
-        url = task["data"]["image"]
-        assert url.startswith(f"/data/upload/{project.id}/"), task["data"]
-        by_name[next(n for n in IMAGES if url.endswith(f"-{n}"))] = task["id"]
-    assert sorted(by_name) == sorted(IMAGES)
+    by_name = ls.upload_images(project, files)
 
     ls.retrieve_predictions(project)
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from prelabel import Prediction
+from prelabel.config import LabelConfig
 from prelabel_llm import LlmBackend
 from prelabel_llm.fake import Reply
 from prelabel_llm.store import Store
@@ -337,6 +338,38 @@ def test_no_key_for_a_hosted_provider_is_a_clear_error(predict, fake, caplog, mo
     assert "no API key for openai: set PRELABEL_LLM_API_KEY" in caplog.text
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_setup_without_a_key_fails_with_the_reason_label_studio_shows(
+    provider, fake, tmp_path, monkeypatch
+):
+    from prelabel import CoreSettings
+    from prelabel._server import create_app
+
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    backend = LlmBackend(LlmBackend.load_settings(provider=provider, api_key=None, base_url=None))
+    app = create_app(backend, CoreSettings(model_dir=tmp_path), load=False, start_jobs=False)
+    client = app.test_client()
+    setup = {"project": "3.1795807427", "schema": SENTIMENT, "hostname": "", "access_token": ""}
+    env = "OPENAI_API_KEY" if provider == "openai" else "ANTHROPIC_API_KEY"
+    reason = (
+        f"The llm backend cannot predict: no API key for {provider}: set PRELABEL_LLM_API_KEY "
+        f"(or {env}), or api_key in the project's extra_params; OpenAI-compatible local servers "
+        "need only base_url."
+    )
+
+    refused = client.post("/setup", json={**setup, "extra_params": None})
+
+    # What LS shows at Connect Model: "500 Server Error: <reason> for url: …/setup".
+    assert refused.status == f"500 {reason}"
+    # A key, or a local server, in the project's extra_params (LS's form sends a string).
+    for extra in ('{"api_key": "sk-project"}', json.dumps({"base_url": fake.openai_url})):
+        accepted = client.post("/setup", json={**setup, "extra_params": extra})
+        assert accepted.status_code == 200, accepted.get_data(as_text=True)
+    monkeypatch.setenv(env, "sk-env")
+    assert client.post("/setup", json={**setup, "extra_params": None}).status_code == 200
+
+
 def test_every_setting_is_documented():
     readme = (__import__("pathlib").Path(__file__).parents[1] / "README.md").read_text()
     for name in LlmBackend.Settings.model_fields:
@@ -382,4 +415,19 @@ def test_choices_and_labels_from_task_data(fake, predict, provider):
             ("topic", {"choices": ["land"]}),
             ("who", {"start": 0, "end": 3, "text": "Ada", "labels": ["Hero"]}),
         ],
+    ]
+
+
+def test_label_coverage_offers_every_label_in_the_prompt_but_not_the_prompt_itself():
+    config = LabelConfig.parse(
+        '<View><Text name="text" value="$text"/>'
+        '<Choices name="sentiment" toName="text"><Choice value="Positive"/>'
+        '<Choice value="Negative"/></Choices>'
+        '<Labels name="ner" toName="text"><Label value="PER"/></Labels>'
+        '<TextArea name="prompt" toName="text"/></View>'
+    )
+    coverage = LlmBackend().label_coverage(config)
+    assert [(c.control, c.source, c.labels) for c in coverage] == [
+        ("sentiment", "prompt", ("Positive", "Negative")),
+        ("ner", "prompt", ("PER",)),
     ]

@@ -201,3 +201,10 @@ def test_every_ls_template_is_accepted_or_refused_with_a_reason(backend, templat
     else:
         with pytest.raises(UnsupportedConfig, match="Choices"):
             backend.check_config(config)
+
+
+def test_label_coverage_says_every_choice_is_learned(backend):
+    coverage = backend.label_coverage(LabelConfig.parse(CONFIG))
+    assert [(c.control, c.source, c.labels, c.unreachable) for c in coverage] == [
+        ("sentiment", "learned", ("Positive", "Negative", "Neutral"), ())
+    ]

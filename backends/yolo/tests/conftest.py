@@ -136,3 +136,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
         seen.add(torch.get_num_threads())
     assert result is not None
     return Trained(backend, job.workdir, dict(result.metrics), SHAPES, seen)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `trained` is charged to the first test that asks for it: about a minute of training,
+    # ten on a 2-core machine busy with other jobs (the suite's 300 s limit was hit there).
+    for item in items:
+        if "trained" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(900))

@@ -263,3 +263,22 @@ def test_per_region_choices_are_not_filled() -> None:
         '<Choices name="scene" toName="i"><Choice value="street"/></Choices></View>'
     )
     assert [c.name for c in image_controls(config)] == ["box", "scene"]
+
+
+def test_label_coverage_says_which_classes_map_where_and_what_is_never_predicted() -> None:
+    backend = _backend()
+    xml = BOXES.format(conf=0.25).replace(
+        "</RectangleLabels>",
+        '<Label value="Unicorn"/></RectangleLabels>'
+        '<RectangleLabels name="odd" toName="image"><Label value="Zebra-ish"/></RectangleLabels>',
+    )
+    coverage = {c.control: c for c in backend.label_coverage(LabelConfig.parse(xml))}
+    label = coverage["label"]
+    assert label.source == "classes"
+    assert {k: v for k, v in label.mapping.items()} == {
+        "person": "Person", "car": "Vehicle", "truck": "Vehicle",
+    }  # fmt: skip
+    assert label.unreachable == ("Unicorn",)
+    assert len(label.unmapped) == 77 and "dog" in label.unmapped  # the other COCO classes
+    # A control no class maps to is left out of predictions, and said so.
+    assert coverage["odd"].mapping == {} and coverage["odd"].unreachable == ("Zebra-ish",)

@@ -3,8 +3,16 @@
 The public surface for backend authors is re-exported here; everything else is internal.
 """
 
-from prelabel.backend import Backend, Context, Evaluation, TaskPredictions, TrainJob, TrainResult
-from prelabel.config import Control, LabelConfig, LabelMap, ObjectTag
+from prelabel.backend import (
+    Backend,
+    BulkHints,
+    Context,
+    Evaluation,
+    TaskPredictions,
+    TrainJob,
+    TrainResult,
+)
+from prelabel.config import Control, LabelConfig, LabelCoverage, LabelMap, ObjectTag
 from prelabel.errors import (
     BackendLoadError,
     BackendNotFound,
@@ -24,11 +32,13 @@ __all__ = [
     "BackendLoadError",
     "BackendNotFound",
     "BackendSettings",
+    "BulkHints",
     "Context",
     "Control",
     "CoreSettings",
     "Evaluation",
     "LabelConfig",
+    "LabelCoverage",
     "LabelMap",
     "MediaError",
     "MediaResolver",

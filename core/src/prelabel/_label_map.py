@@ -1,4 +1,5 @@
-"""`LabelMap`: a model's class names mapped to a control's LS labels (see ``prelabel.config``)."""
+"""`LabelMap`: a model's class names mapped to a control's LS labels, and `LabelCoverage`:
+which labels a backend can predict (see ``prelabel.config``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from prelabel._tags import Control
 
-__all__ = ["LabelMap"]
+__all__ = ["CoverageSource", "LabelCoverage", "LabelMap"]
+
+#: Where a control's predicted labels come from: a model's fixed ``classes``, labels
+#: ``learned`` from the project's annotations, labels given to the model in its ``prompt``, or
+#: ``unknown`` (the backend does not say).
+CoverageSource = Literal["classes", "learned", "prompt", "unknown"]
 
 logger = logging.getLogger("prelabel.config")
 
@@ -101,3 +107,47 @@ class LabelMap:
         """LS label names that no model name maps to, in label order."""
         reached = set(self.mapping.values())
         return tuple(name for name in self.label_names if name not in reached)
+
+
+@dataclass(frozen=True)
+class LabelCoverage:
+    """Which labels of one control a backend can predict (``Backend.label_coverage``).
+
+    ``prelabel doctor`` and ``/setup``'s log show it, so users see which model classes land
+    on which labels, and which labels can never be predicted, before annotating.
+
+    Attributes:
+        control: the control's name.
+        tag: its tag (``"RectangleLabels"``…).
+        labels: the control's LS labels (empty for labels taken from task data).
+        source: where predicted labels come from (:data:`CoverageSource`).
+        mapping: for ``classes``: model class → LS label.
+        unmapped: for ``classes``: model classes no label takes (their detections are dropped).
+        unreachable: for ``classes``: labels no model class maps to (never predicted).
+    """
+
+    control: str
+    tag: str
+    labels: tuple[str, ...]
+    source: CoverageSource = "unknown"
+    mapping: Mapping[str, str] = field(default_factory=dict, hash=False)
+    unmapped: tuple[str, ...] = ()
+    unreachable: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, control: Control, source: CoverageSource) -> LabelCoverage:
+        """A control whose labels all come from ``source`` (``learned``, ``prompt``…)."""
+        return cls(control.name, control.tag, control.label_names, source)
+
+    @classmethod
+    def from_label_map(cls, control: Control, label_map: LabelMap) -> LabelCoverage:
+        """A model's classes on ``control``, as ``label_map`` maps them."""
+        return cls(
+            control.name,
+            control.tag,
+            control.label_names,
+            "classes",
+            dict(label_map.mapping),
+            label_map.unmapped,
+            label_map.unreachable,
+        )

@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["hash_bucket", "judged_annotation", "judged_result", "unannotated"]
+__all__ = ["hash_bucket", "judged_annotation", "judged_result", "result_labels", "unannotated"]
 
 
 def _order(annotation: Mapping[str, Any]) -> tuple[str, int]:
@@ -41,6 +41,24 @@ def judged_result(task: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return (
         [item for item in result if isinstance(item, Mapping)] if isinstance(result, list) else []
     )
+
+
+def result_labels(result: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The labels a ``result`` list names (choices, region labels, taxonomy paths), sorted.
+
+    A taxonomy path is joined with ``/``; values that name no label (text, ratings, numbers)
+    are left out.
+    """
+    found: set[str] = set()
+    for item in result:
+        value, kind = item.get("value"), item.get("type")
+        labels = value.get(kind) if isinstance(value, Mapping) and isinstance(kind, str) else None
+        for label in labels if isinstance(labels, list) else []:
+            if isinstance(label, list):
+                found.add("/".join(str(part) for part in label))
+            elif isinstance(label, str):
+                found.add(label)
+    return sorted(found)
 
 
 def unannotated(tasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from prelabel.annotations import judged_result, unannotated
+from prelabel.config import LabelCoverage
 from prelabel.errors import UnsupportedConfig
 from prelabel.metrics.agreement import agreement
 from prelabel.project import ProjectKey
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
+    "BulkHints",
     "Context",
     "Evaluation",
     "TaskPredictions",
@@ -127,6 +129,20 @@ class TrainResult:
 
 
 @dataclass(frozen=True)
+class BulkHints:
+    """How bulk pre-annotation (``prelabel predict``, re-prediction jobs) calls ``predict``.
+
+    Attributes:
+        batch_size: tasks per ``predict`` call.
+        concurrency: calls in flight at once: more than 1 for I/O-bound backends (a remote
+            API), 1 for backends that already use every core.
+    """
+
+    batch_size: int = 16
+    concurrency: int = 1
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """A version's score on held-out annotated tasks, and the name of what it measures.
 
@@ -157,6 +173,8 @@ class Backend(ABC):
     interactive: ClassVar[bool] = False
     #: Modules that must not be imported until :meth:`load` (checked by the conformance kit).
     heavy_modules: ClassVar[tuple[str, ...]] = ()
+    #: How bulk pre-annotation batches this backend's work.
+    bulk: ClassVar[BulkHints] = BulkHints()
 
     class Settings(BackendSettings):
         """The backend's options; override with a subclass of :class:`BackendSettings`."""
@@ -238,6 +256,38 @@ class Backend(ABC):
                 f"and this labeling config has none (its controls: {found})."
             )
 
+    def label_coverage(self, config: LabelConfig) -> Sequence[LabelCoverage]:
+        """Which labels of ``config`` this backend can predict, per control it fills.
+
+        Shown by ``prelabel doctor`` and logged at ``/setup``, so keep it as cheap as
+        :meth:`check_config` (called after it). Override it to say where labels come from:
+        a model's fixed classes (``LabelCoverage.from_label_map``), labels learned from
+        annotations or given in a prompt (``LabelCoverage.of(control, "learned")``). The
+        default names the controls without knowing their labels' fate.
+        """
+        return [LabelCoverage.of(c, "unknown") for c in config.controls_of(*self.controls)]
+
+    def check_settings(self, settings: BackendSettings) -> None:  # noqa: B027  (optional hook)
+        """Raise :class:`~prelabel.errors.ConfigError` if ``settings`` leave nothing to predict with.
+
+        For what a project's settings cannot do without (an API key, a server URL), so that
+        Label Studio refuses to connect with the reason instead of showing a connected model
+        that answers empty predictions. Called at ``/setup`` and ``/predict`` with the
+        project's ``extra_params`` applied, and at ``prelabel serve``'s start with the
+        environment's settings (a warning there: projects may bring what is missing). Keep it
+        cheap: no model loading, no network (``/setup`` must answer within 3 s).
+        """
+
+    def prefetch(self, tasks: Sequence[Mapping[str, Any]], ctx: Context) -> None:  # noqa: B027
+        """Get ready for ``tasks``, which annotators are likely to open soon.
+
+        The server calls it on a ``TASKS_CREATED`` webhook (an import, a storage sync) with
+        the new tasks and a context for their project (its stored labeling config, already
+        accepted by :meth:`check_config`). It runs on the webhook's request, which Label
+        Studio gives 1 s: queue background work (fetch media, compute embeddings) and return.
+        The default does nothing.
+        """
+
     @abstractmethod
     def predict(
         self, tasks: Sequence[Mapping[str, Any]], ctx: Context
@@ -245,7 +295,8 @@ class Backend(ABC):
         """Predict for ``tasks`` (LS task dicts); return one entry per task, in order.
 
         A task with nothing to predict gets ``Prediction.empty()``. Raising fails the whole
-        call; the server then retries task by task, so one bad task costs only itself.
+        call; the server then retries task by task, so one bad task costs only itself. When
+        every task raises, ``/predict`` fails with the exception's message, which LS shows.
         """
 
     @classmethod

@@ -22,11 +22,19 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as DefusedET
 from defusedxml import DefusedXmlException
 
-from prelabel._label_map import LabelMap
+from prelabel._label_map import CoverageSource, LabelCoverage, LabelMap
 from prelabel._tags import Control, Label, ObjectTag
 from prelabel.errors import BadRequest, UnsupportedConfig
 
-__all__ = ["Control", "Label", "LabelConfig", "LabelMap", "ObjectTag"]
+__all__ = [
+    "Control",
+    "CoverageSource",
+    "Label",
+    "LabelConfig",
+    "LabelCoverage",
+    "LabelMap",
+    "ObjectTag",
+]
 
 _LABEL_TAGS = frozenset({"Label", "Choice"})
 # Tags that are their own object and control (from_name == to_name), like the SDK's Chat.

@@ -13,10 +13,12 @@
     ├── NotFound                       unknown job, version or project                           404
     ├── TaskDataError                  a task's data cannot be used (missing key, bad media)     422
     │   └── MediaError                 a media URL could not be fetched (names URL, cause, fix)  422
+    ├── PredictionFailed               the backend raised on every task of a /predict request    500
     └── UpstreamError                  Label Studio or a model provider failed                   502
 
 Messages are written for the person who will read them in Label Studio's UI or the log:
-what happened, and how to fix it.
+what happened, and how to fix it. The server also puts the message in the HTTP reason phrase,
+because Label Studio shows only the status line of a failed call.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "InvalidExtraParams",
     "MediaError",
     "NotFound",
+    "PredictionFailed",
     "PrelabelError",
     "TaskDataError",
     "Unauthorized",
@@ -93,6 +96,10 @@ class TaskDataError(PrelabelError):
 
 class MediaError(TaskDataError):
     """A media URL could not be fetched; the message names the URL, the cause and the fix."""
+
+
+class PredictionFailed(PrelabelError):
+    """The backend raised on every task of a ``/predict`` request; carries its message."""
 
 
 class UpstreamError(PrelabelError):

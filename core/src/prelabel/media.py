@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import copy
 import hashlib
 import logging
@@ -26,8 +27,10 @@ import mimetypes
 import posixpath
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, unquote_to_bytes, urlencode, urlsplit
 
 import httpx
@@ -141,6 +144,8 @@ class MediaResolver:
         self._basic = None
         if login and password:
             self._basic = "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
+        # Each binding (one per request or training job) counts its own failures.
+        self._failures: dict[Any, str] = {}
 
     def with_credentials(
         self,
@@ -169,9 +174,10 @@ class MediaResolver:
 
     def read_bytes(self, url: str, *, task_id: int | None = None) -> bytes:
         """The bytes behind ``url`` (see :meth:`local_path`)."""
-        if url.startswith("data:"):
-            return self._decode_data_uri(url)[0]
-        return self.local_path(url, task_id=task_id).read_bytes()
+        with self._noting_failure(task_id):
+            if url.startswith("data:"):
+                return self._decode_data_uri(url)[0]
+            return self._local_path(url, task_id).read_bytes()
 
     def local_path(self, url: str, *, task_id: int | None = None) -> Path:
         """A local file holding the media behind ``url``, downloaded at most once.
@@ -183,6 +189,29 @@ class MediaResolver:
         Raises:
             MediaError: naming the URL, the cause and the fix.
         """
+        with self._noting_failure(task_id):
+            return self._local_path(url, task_id)
+
+    def fetch_failures(self) -> dict[Any, str]:
+        """``{task id: message}`` of the fetches that failed through this resolver.
+
+        The server gives every request and training job its own resolver, and reads this
+        afterwards: a task left empty because its media failed counts as failed, not empty,
+        and a training job none of whose tasks loaded fails. Fetches made without a
+        ``task_id`` are under ``None``.
+        """
+        return dict(self._failures)
+
+    @contextlib.contextmanager
+    def _noting_failure(self, task_id: Any) -> Iterator[None]:
+        try:
+            yield
+        except MediaError as exc:
+            # One dict item assignment: atomic, so predict's worker threads may share this.
+            self._failures[task_id] = str(exc)
+            raise
+
+    def _local_path(self, url: str, task_id: int | None) -> Path:
         if url.startswith("data:"):
             data, suffix = self._decode_data_uri(url)
             digest = hashlib.sha256(url.encode()).hexdigest()

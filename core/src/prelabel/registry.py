@@ -6,6 +6,7 @@ backends exactly like third-party ones: core holds no list of backends.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
 from collections.abc import Iterable
@@ -77,11 +78,7 @@ def load_backend(
     """
     installed = discover(entry_points)
     if name not in installed:
-        have = ", ".join(sorted(installed)) or "none"
-        raise BackendNotFound(
-            f"No backend named {name!r} is installed (installed: {have}). "
-            f"Install it with `pip install prelabel-{name}`, or check the name."
-        )
+        raise BackendNotFound(_not_installed(name, sorted(installed)))
     info = installed[name]
     where = f"backend {name!r} ({info.target}, from {info.dist or 'an unknown package'})"
     try:
@@ -95,6 +92,18 @@ def load_backend(
         raise BackendLoadError(f"Importing {where} failed: {type(exc).__name__}: {exc}") from exc
     validate_backend_class(obj, name, where)
     return obj  # type: ignore[no-any-return]
+
+
+def _not_installed(name: str, installed: list[str]) -> str:
+    """Why ``name`` cannot be served: a likely typo names the installed backend it resembles."""
+    have = ", ".join(installed) or "none"
+    close = difflib.get_close_matches(name.lower(), installed, n=1, cutoff=0.6)
+    if close:
+        return f"No backend named {name!r} is installed; did you mean {close[0]!r}? (installed: {have})"
+    return (
+        f"No backend named {name!r} is installed (installed: {have}); "
+        f"install it with `pip install prelabel-{name}`, or check the name."
+    )
 
 
 def validate_backend_class(obj: object, name: str, where: str) -> None:
@@ -130,7 +139,11 @@ def select_backend(
     installed = discover(entry_points)
     if len(installed) == 1:
         return next(iter(installed))
-    have = ", ".join(sorted(installed)) or "none"
+    if not installed:
+        raise BackendNotFound(
+            "No backend is installed: install one, e.g. `pip install prelabel-textcls`."
+        )
     raise BackendNotFound(
-        f"Choose a backend: set PRELABEL_BACKEND or pass its name (installed: {have})."
+        "Choose a backend: pass its name (`prelabel serve NAME`) or set PRELABEL_BACKEND "
+        f"(installed: {', '.join(sorted(installed))})."
     )

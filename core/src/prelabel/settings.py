@@ -65,7 +65,28 @@ class CoreSettings(BaseSettings):
     )
     train_trigger: Literal["annotation", "start_training"] = Field(
         default="annotation",
-        description="Train after annotation events (coalesced) or only on Start Training.",
+        description="Train after annotation events (see train_every) or only on Start Training.",
+    )
+    train_every: int = Field(
+        default=20,
+        ge=1,
+        description="Train after this many new, changed or deleted annotations of a project.",
+    )
+    train_min_annotations: int = Field(
+        default=10,
+        ge=1,
+        description="Annotations a project needs before its first training (Start Training: any).",
+    )
+    repredict: bool = Field(
+        default=True,
+        description=(
+            "After a promotion, pre-annotate the project's unlabeled tasks in LS with the new "
+            "version and select it for sorting (needs LABEL_STUDIO_URL and an API key)."
+        ),
+    )
+    predict_new_tasks: bool = Field(
+        default=False,
+        description="Pre-annotate imported tasks in a background job (TASKS_CREATED webhook).",
     )
     holdout_fraction: float = Field(
         default=0.2,
@@ -75,6 +96,15 @@ class CoreSettings(BaseSettings):
     )
     min_holdout: int = Field(
         default=5, ge=1, description="Fewer held-out tasks than this: promote without gating."
+    )
+    gate_tolerance: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Promote a challenger that scores up to this much below the champion on the "
+            "held-out tasks (small holdouts are noisy; 0: it must score at least as well)."
+        ),
     )
     job_runner: Literal["process", "thread", "external"] = Field(
         default="process",
@@ -164,8 +194,10 @@ class BackendSettings(BaseSettings):
 
 
 def _suggest(key: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    return f" Did you mean {close[0]}?" if close else ""
+    # Compared without the prefix every name shares, which would make anything look close.
+    names = {name.removeprefix(ENV_PREFIX): name for name in known}
+    close = difflib.get_close_matches(key.removeprefix(ENV_PREFIX), list(names), n=1)
+    return f" Did you mean {names[close[0]]}?" if close else ""
 
 
 def check_environment(
@@ -190,9 +222,9 @@ def check_environment(
         upper = key.upper()
         if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(ignored):
             continue
+        hint = _suggest(upper, known) or f" Known settings: {', '.join(sorted(known))}."
         raise ConfigError(
-            f"Unknown setting {key}: no prelabel or backend setting has that name."
-            f"{_suggest(upper, known)} Known settings: {', '.join(sorted(known))}."
+            f"Unknown setting {key}: no prelabel or backend setting has that name.{hint}"
         )
 
 

@@ -29,16 +29,26 @@ from prelabel import (
     Backend,
     BackendLoadError,
     BackendSettings,
+    BulkHints,
     Context,
+    LabelCoverage,
     Prediction,
     PrelabelError,
     TaskPredictions,
     UnsupportedConfig,
 )
+from prelabel.errors import ConfigError
 from prelabel_llm.budget import Budget, BudgetGate, worst_case
 from prelabel_llm.calls import RetryPolicy, TaskFailed, send, vote
 from prelabel_llm.prompt import SYSTEM, interactive_prompt, task_input
-from prelabel_llm.providers import ImagePart, Provider, ProviderError, Request, make_provider
+from prelabel_llm.providers import (
+    ImagePart,
+    Provider,
+    ProviderError,
+    Request,
+    make_provider,
+    missing_key,
+)
 from prelabel_llm.schema import FILLABLE, AnswerFormat, InvalidAnswer, Values
 from prelabel_llm.store import Store
 
@@ -62,6 +72,9 @@ class LlmBackend(Backend):
     controls: ClassVar[frozenset[str]] = FILLABLE
     interactive: ClassVar[bool] = True
     heavy_modules: ClassVar[tuple[str, ...]] = ("openai", "anthropic")
+    #: I/O-bound: a batch fills the default pool of 16 calls once, and four batches in flight
+    #: keep 64 calls waiting on the provider while finished batches are posted.
+    bulk: ClassVar[BulkHints] = BulkHints(batch_size=16, concurrency=4)
 
     class Settings(BackendSettings):
         """Options (env ``PRELABEL_LLM_*`` or per project via LS's extra_params)."""
@@ -146,6 +159,19 @@ class LlmBackend(Backend):
                 "value is a task field; this config has none it can fill (dynamic choices and "
                 "perRegion controls are not filled)."
             )
+
+    def label_coverage(self, config: LabelConfig) -> Sequence[LabelCoverage]:
+        """The controls it fills get their labels listed in the prompt: any can be answered."""
+        fmt = AnswerFormat.from_config(config, skip=[self._settings().prompt_control])
+        return [LabelCoverage.of(c, "prompt") for c in fmt.controls]
+
+    def check_settings(self, settings: BackendSettings) -> None:
+        """Refuse settings that reach no model: a hosted provider without an API key."""
+        assert isinstance(settings, LlmBackend.Settings)  # the server builds it from our class
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        problem = missing_key(settings.provider, api_key=key, base_url=settings.base_url)
+        if problem is not None:
+            raise ConfigError(f"The llm backend cannot predict: {problem}.")
 
     @classmethod
     def conformance_scenarios(cls) -> Sequence[Scenario]:

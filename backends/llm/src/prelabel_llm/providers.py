@@ -285,6 +285,10 @@ class AnthropicProvider:
             out.answers.append(" ".join(b.text for b in response.content if b.type == "text"))
 
 
+#: The SDK's own environment variable for the key, read when no api_key is set.
+_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+
+
 def make_provider(
     provider: str,
     *,
@@ -298,12 +302,13 @@ def make_provider(
     Raises:
         ProviderError: no API key for a hosted provider (not retryable).
     """
+    problem = missing_key(provider, api_key=api_key, base_url=base_url)
+    if problem is not None:
+        raise ProviderError(problem, retryable=False)
+    key = api_key or os.environ.get(_KEY_ENV[provider])
     if provider == "anthropic":
         import anthropic
 
-        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-        if key is None and base_url is None:
-            raise ProviderError(_missing_key("anthropic", "ANTHROPIC_API_KEY"), retryable=False)
         return AnthropicProvider(
             anthropic.Anthropic(
                 api_key=key or _NO_KEY, base_url=base_url, max_retries=0, http_client=http_client
@@ -312,9 +317,6 @@ def make_provider(
         )
     import openai
 
-    key = api_key or os.environ.get("OPENAI_API_KEY")
-    if key is None and base_url is None:
-        raise ProviderError(_missing_key("openai", "OPENAI_API_KEY"), retryable=False)
     return OpenAIProvider(
         openai.OpenAI(
             api_key=key or _NO_KEY,
@@ -326,7 +328,15 @@ def make_provider(
     )
 
 
-def _missing_key(provider: str, env: str) -> str:
+def missing_key(provider: str, *, api_key: str | None, base_url: str | None) -> str | None:
+    """Why ``provider`` cannot be called without a key, or ``None`` if it can.
+
+    A hosted provider needs a key (``api_key`` or the SDK's variable); a server at
+    ``base_url`` (vLLM, Ollama…) may not.
+    """
+    env = _KEY_ENV[provider]
+    if api_key or os.environ.get(env) or base_url:
+        return None
     return (
         f"no API key for {provider}: set PRELABEL_LLM_API_KEY (or {env}), or api_key in the "
         "project's extra_params; OpenAI-compatible local servers need only base_url"

@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -20,6 +20,7 @@ from prelabel import (
     Backend,
     BackendSettings,
     Context,
+    LabelCoverage,
     MediaError,
     Prediction,
     TaskPredictions,
@@ -94,7 +95,11 @@ class TextClassifierBackend(Backend):
         min_examples: int = Field(default=4, ge=2, description="Fewest labelled texts to train on.")
         c: float = Field(default=10.0, gt=0, description="Inverse regularisation strength.")
         max_features: int = Field(default=50_000, ge=10, description="Vocabulary size cap.")
-        ngram_max: int = Field(default=2, ge=1, le=3, description="Longest word n-gram.")
+        ngram_max: int = Field(default=1, ge=1, le=3, description="Longest word n-gram.")
+        class_weight: Literal["balanced", "none"] = Field(
+            default="balanced",
+            description="'balanced': every class weighs the same in training; 'none': by count.",
+        )
         threshold: float = Field(
             default=0.5, ge=0.0, le=1.0, description="Probability a multiple-choice label needs."
         )
@@ -117,6 +122,10 @@ class TextClassifierBackend(Backend):
                 "attached to a <Text> (or HyperText/Paragraphs) object whose value is a task "
                 'field such as value="$text".'
             )
+
+    def label_coverage(self, config: LabelConfig) -> Sequence[LabelCoverage]:
+        """Every choice can be predicted once annotations have taught it (none before)."""
+        return [LabelCoverage.of(c, "learned") for c in text_controls(config)]
 
     def predict(
         self, tasks: Sequence[Mapping[str, Any]], ctx: Context
@@ -235,7 +244,13 @@ class TextClassifierBackend(Backend):
                 max_features=settings.max_features,
                 sublinear_tf=True,
             )
-            classifier = LogisticRegression(C=settings.c, max_iter=1000)
+            # Balanced by default: from 18 texts of one class and 6 of another, an unweighted
+            # model learns the class prior instead of the words (the README's learning curve).
+            classifier = LogisticRegression(
+                C=settings.c,
+                class_weight=None if settings.class_weight == "none" else "balanced",
+                max_iter=1000,
+            )
             if control.multiple:
                 binarizer = MultiLabelBinarizer(classes=classes)
                 pipeline = make_pipeline(vectorizer, OneVsRestClassifier(classifier))

@@ -24,6 +24,7 @@ from prelabel import (
     Backend,
     BackendLoadError,
     BackendSettings,
+    BulkHints,
     Context,
     Evaluation,
     Prediction,
@@ -33,8 +34,9 @@ from prelabel import (
     UnsupportedConfig,
 )
 from prelabel.annotations import judged_result, unannotated
-from prelabel.config import Control, LabelConfig, LabelMap, ObjectTag
+from prelabel.config import Control, LabelConfig, LabelCoverage, LabelMap, ObjectTag
 from prelabel.threads import use_torch_threads
+from prelabel.vision.images import batches
 from prelabel_yolo.controls import (
     TASKS_FOR,
     ControlPlan,
@@ -46,7 +48,6 @@ from prelabel_yolo.controls import (
     video_controls,
 )
 from prelabel_yolo.evaluation import EVAL_CONF, RANKED, Scored, score
-from prelabel_yolo.images import batches
 from prelabel_yolo.models import LoadedModel, ModelCache
 from prelabel_yolo.settings import YoloSettings
 from prelabel_yolo.video import (
@@ -86,10 +87,12 @@ def tuned_weights(model_dir: Path | None, control: Control) -> Path | None:
 
 @dataclass
 class Plans:
-    """How a config's controls are filled: image controls and video controls."""
+    """How a config's controls are filled: image controls and video controls, and the
+    controls left out because no model class maps to their labels."""
 
     images: list[ControlPlan] = field(default_factory=list)
     videos: list[VideoPlan] = field(default_factory=list)
+    unmatched: list[LabelCoverage] = field(default_factory=list)
 
 
 def _float_attr(tag: Control | ObjectTag, key: str, default: float) -> float:
@@ -119,6 +122,9 @@ class YoloBackend(Backend):
         }
     )
     heavy_modules: ClassVar[tuple[str, ...]] = ("torch", "ultralytics", "cv2")
+    #: Compute-bound: one call at a time (inference holds the model's lock and every core),
+    #: of enough tasks that images are fetched and decoded while the model runs.
+    bulk: ClassVar[BulkHints] = BulkHints(batch_size=32, concurrency=1)
 
     class Settings(YoloSettings):
         """See :class:`prelabel_yolo.settings.YoloSettings`."""
@@ -177,6 +183,33 @@ class YoloBackend(Backend):
         super().check_config(config)
         self._plan(config, self._settings, None)
 
+    def label_coverage(self, config: LabelConfig) -> Sequence[LabelCoverage]:
+        """Per control, which base-model classes map to which labels (``predicted_values``,
+        exact, case-insensitive), which classes are dropped and which labels stay empty."""
+        plans = self._plan(config, self._settings, None)
+        found = []
+        for plan in plans.images:
+            if plan.keypoint_labels:
+                points = {
+                    f"keypoint {i}": label for i, label in sorted(plan.keypoint_labels.items())
+                }
+                missing = tuple(n for n in plan.control.label_names if n not in points.values())
+                found.append(
+                    LabelCoverage(
+                        plan.control.name,
+                        plan.control.tag,
+                        plan.control.label_names,
+                        "classes",
+                        points,
+                        unreachable=missing,
+                    )
+                )
+            if plan.box_control is not None or not plan.keypoint_labels:
+                control = plan.box_control or plan.control
+                found.append(LabelCoverage.from_label_map(control, plan.label_map))
+        found += [LabelCoverage.from_label_map(v.labels, v.label_map) for v in plans.videos]
+        return found + plans.unmatched
+
     def _plan(self, config: LabelConfig, settings: YoloSettings, model_dir: Path | None) -> Plans:
         key = (config.hash, settings.model_dump_json(), model_dir)
         with self._lock:
@@ -213,6 +246,7 @@ class YoloBackend(Backend):
                 plans.images.append(plan)
             else:
                 log.warning("control %r: no model class maps to its labels", control.name)
+                plans.unmatched.append(LabelCoverage.from_label_map(control, plan.label_map))
         for control in videos:
             video = self._video_plan(config, control, settings, model_dir)
             classes[control.name] = video.model.names
@@ -220,6 +254,7 @@ class YoloBackend(Backend):
                 plans.videos.append(video)
             else:
                 log.warning("control %r: no model class maps to its labels", control.name)
+                plans.unmatched.append(LabelCoverage.from_label_map(video.labels, video.label_map))
         if not plans.images and not plans.videos:
             listing = "; ".join(f"{name}: {', '.join(c)}" for name, c in classes.items())
             raise UnsupportedConfig(

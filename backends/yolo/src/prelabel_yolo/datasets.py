@@ -26,8 +26,8 @@ from typing import Any
 from prelabel import TrainJob
 from prelabel.annotations import judged_annotation, judged_result
 from prelabel.config import Control
+from prelabel.vision.images import ImageArray, read_image
 from prelabel_yolo.controls import COCO_KEYPOINTS, keypoint_labels
-from prelabel_yolo.images import ImageArray, read_image
 
 __all__ = [
     "COCO_FLIP",

@@ -1,13 +1,13 @@
-"""Where weights come from, and the process-wide cache of loaded models.
+"""Where YOLO weights come from, and how they load into core's model cache.
 
 A model is named by a control's ``model_path`` attribute or a ``*_model`` setting. Names are
-resolved only inside the weights root (``PRELABEL_MODEL_DIR``): ``..``, absolute paths and
-symlinks leading out of it are refused. A bare name that ultralytics publishes
+resolved only inside the weights root (``PRELABEL_MODEL_DIR``, see
+:mod:`prelabel.vision.weights`). A bare name that ultralytics publishes
 (``yolov8n.pt``, ``yolo11n-seg.pt``…) is downloaded into the root when the machine is online;
 a bare ``*.yaml`` name builds an untrained model from ultralytics' own architecture files.
 
-Base models are loaded once per process and shared by every project (keyed by resolved
-path); fine-tuned per-project weights are kept in an LRU of bounded size.
+Loaded models live in :class:`prelabel.vision.cache.ModelCache`: base models once per
+process, shared by every project; fine-tuned per-project weights in an LRU of bounded size.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from prelabel import BackendLoadError
+from prelabel.vision import cache as vision_cache
+from prelabel.vision.weights import locate_weights
 
 __all__ = ["LoadedModel", "ModelCache", "resolve_weights"]
 
@@ -68,18 +69,11 @@ def resolve_weights(name: str, root: Path) -> str:
         BackendLoadError: the name leaves ``root``, or the file is missing and cannot be
             downloaded (offline, or not a published name); the message says where to put it.
     """
-    name = name.strip()
-    if not name:
-        raise BackendLoadError("An empty model name was configured; set model_path or *_model.")
-    base = root.resolve()
-    candidate = (base / name).resolve()
-    if Path(name).is_absolute() or not candidate.is_relative_to(base):
-        raise BackendLoadError(
-            f"Refusing model path {name!r}: weights are read only inside PRELABEL_MODEL_DIR "
-            f"({base}); give a path relative to it, without '..'."
-        )
+    candidate = locate_weights(name, root)
     if candidate.is_file():
         return str(candidate)
+    name = name.strip()
+    base = root.resolve()
     bare = "/" not in name and "\\" not in name
     if bare and name.endswith(".yaml"):
         return name  # ultralytics builds the architecture from its packaged cfg (random weights)
@@ -105,7 +99,7 @@ def resolve_weights(name: str, root: Path) -> str:
     )
 
 
-def _load(source: str, key: str, prepare: Callable[[Any], None]) -> LoadedModel:
+def _load(source: str, prepare: Callable[[Any], None]) -> LoadedModel:
     from ultralytics.models.yolo.model import YOLO
 
     try:
@@ -114,11 +108,11 @@ def _load(source: str, key: str, prepare: Callable[[Any], None]) -> LoadedModel:
     except Exception as exc:  # torch/ultralytics raise many types for a corrupt or foreign file
         raise BackendLoadError(f"Could not load YOLO weights {source}: {exc}") from exc
     log.info("Loaded %s (%s, %d classes)", source, yolo.task, len(yolo.names))
-    return LoadedModel(key=key, yolo=yolo)
+    return LoadedModel(key=source, yolo=yolo)
 
 
-class ModelCache:
-    """Loaded models: base weights shared for the process, fine-tuned ones in an LRU.
+class ModelCache(vision_cache.ModelCache[LoadedModel]):
+    """YOLO models: names resolved by :func:`resolve_weights`, files loaded by ``YOLO()``.
 
     Args:
         root: the weights root (``PRELABEL_MODEL_DIR``).
@@ -127,38 +121,9 @@ class ModelCache:
     """
 
     def __init__(self, root: Path, max_tuned: int, prepare: Callable[[Any], None]) -> None:
+        super().__init__(
+            lambda source: _load(source, prepare),
+            resolve=lambda name: resolve_weights(name, root),
+            max_tuned=max_tuned,
+        )
         self.root = root
-        self.max_tuned = max_tuned
-        self.prepare = prepare
-        self._base: dict[str, LoadedModel] = {}
-        self._tuned: OrderedDict[Path, LoadedModel] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def base(self, name: str) -> LoadedModel:
-        """The base model called ``name``, loaded on first use (see :func:`resolve_weights`)."""
-        source = resolve_weights(name, self.root)
-        with self._lock:
-            found = self._base.get(source)
-            if found is None:
-                # Loading under the lock: two requests must not each load a copy.
-                found = self._base[source] = _load(source, source, self.prepare)
-            return found
-
-    def tuned(self, path: Path) -> LoadedModel:
-        """Fine-tuned weights written by ``fit`` (trusted: under the project's version dir)."""
-        with self._lock:
-            found = self._tuned.get(path)
-            if found is not None:
-                self._tuned.move_to_end(path)
-                return found
-            found = self._tuned[path] = _load(str(path), str(path), self.prepare)
-            while len(self._tuned) > self.max_tuned:
-                evicted, _ = self._tuned.popitem(last=False)
-                log.debug("Unloaded fine-tuned weights %s (LRU)", evicted)
-            return found
-
-    @property
-    def loaded(self) -> list[str]:
-        """Keys of every model in memory, base first."""
-        with self._lock:
-            return [*self._base, *(str(p) for p in self._tuned)]

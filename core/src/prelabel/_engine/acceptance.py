@@ -21,10 +21,11 @@ from typing import Any
 
 from prelabel._engine.db import Database
 from prelabel._engine.runner import ServedPrediction
+from prelabel.annotations import result_labels
 from prelabel.metrics.agreement import agreement
 from prelabel.project import ProjectKey
 
-__all__ = ["AcceptanceStats", "AcceptanceTracker"]
+__all__ = ["AcceptanceRecord", "AcceptanceStats", "AcceptanceTracker", "ServedScore"]
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,14 @@ _SCHEMA = [
         " task_id TEXT NOT NULL, model_version TEXT NOT NULL, grp TEXT NOT NULL,"
         " agreement REAL NOT NULL, exact INTEGER NOT NULL, lead_time REAL,"
         " recorded_at REAL NOT NULL, PRIMARY KEY (project, annotation_id))",
-    ]
+    ],
+    # For `prelabel report`: the task score served; the labels and the number of regions the
+    # model predicted (a prediction without regions suggested nothing to accept).
+    [
+        "ALTER TABLE served ADD COLUMN score REAL",
+        "ALTER TABLE acceptance ADD COLUMN labels TEXT",
+        "ALTER TABLE acceptance ADD COLUMN regions INTEGER",
+    ],
 ]
 
 
@@ -52,6 +60,32 @@ class AcceptanceStats:
     mean_agreement: float
     exact_share: float
     mean_lead_time: float | None
+
+
+@dataclass(frozen=True)
+class AcceptanceRecord:
+    """One annotation scored against the prediction served for its task.
+
+    ``labels`` are the labels the model predicted (shown or, in the control group, hidden) and
+    ``regions`` how many regions it predicted; both ``None`` for records written before they
+    were kept.
+    """
+
+    model_version: str
+    group: str
+    agreement: float
+    labels: list[str] | None
+    regions: int | None
+    recorded_at: float
+
+
+@dataclass(frozen=True)
+class ServedScore:
+    """The score of the latest prediction served for a task (``None``: the model gave none)."""
+
+    model_version: str
+    control: bool
+    score: float | None
 
 
 class AcceptanceTracker:
@@ -107,13 +141,18 @@ class AcceptanceTracker:
                 int(s.control),
                 json.dumps(s.result),
                 now,
+                s.score,
             )
             for s in served
             if s.task_id is not None
         ]
         if rows:
             with self._db.write() as db:
-                db.executemany("INSERT OR REPLACE INTO served VALUES (?, ?, ?, ?, ?, ?)", rows)
+                db.executemany(
+                    "INSERT OR REPLACE INTO served (project, task_id, model_version, control,"
+                    " result, served_at, score) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
 
     def record_annotation(
         self, project: ProjectKey, task: Mapping[str, Any], annotation: Mapping[str, Any]
@@ -131,10 +170,13 @@ class AcceptanceTracker:
             if row is None:
                 return None
             version, control, result = row
-            score = agreement(json.loads(result), annotation.get("result") or [])
+            predicted = json.loads(result)
+            score = agreement(predicted, annotation.get("result") or [])
             lead = annotation.get("lead_time")
             db.execute(
-                "INSERT OR REPLACE INTO acceptance VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO acceptance (project, annotation_id, task_id,"
+                " model_version, grp, agreement, exact, lead_time, recorded_at, labels, regions)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(project),
                     str(annotation["id"]),
@@ -145,6 +187,8 @@ class AcceptanceTracker:
                     int(score >= 0.999),
                     float(lead) if isinstance(lead, int | float) else None,
                     time.time(),
+                    json.dumps(result_labels(predicted)),
+                    len(predicted),
                 ),
             )
         return score
@@ -162,3 +206,35 @@ class AcceptanceTracker:
         with self._db.read() as db:
             rows = db.execute(query.format(where), args).fetchall()
         return [AcceptanceStats(*tuple(r)) for r in rows]
+
+    def records(self, project: ProjectKey) -> list[AcceptanceRecord]:
+        """Every scored annotation of ``project``, oldest first."""
+        with self._db.read() as db:
+            rows = db.execute(
+                "SELECT model_version, grp, agreement, labels, regions, recorded_at"
+                " FROM acceptance WHERE project = ? ORDER BY recorded_at",
+                (str(project),),
+            ).fetchall()
+        return [
+            AcceptanceRecord(
+                r[0], r[1], r[2], None if r[3] is None else json.loads(r[3]), r[4], r[5]
+            )
+            for r in rows
+        ]
+
+    def served_scores(self, project: ProjectKey) -> list[ServedScore]:
+        """The score of the latest prediction served for each task of ``project``."""
+        self.flush()
+        with self._db.read() as db:
+            rows = db.execute(
+                "SELECT model_version, control, score FROM served WHERE project = ?"
+                " ORDER BY served_at",
+                (str(project),),
+            ).fetchall()
+        return [ServedScore(r[0], bool(r[1]), r[2]) for r in rows]
+
+    def projects(self) -> list[ProjectKey]:
+        """Projects with served predictions."""
+        with self._db.read() as db:
+            rows = db.execute("SELECT DISTINCT project FROM served").fetchall()
+        return [ProjectKey.parse(r[0]) for r in rows]

@@ -56,25 +56,30 @@ def handle_event(runtime: Runtime, body: Mapping[str, Any]) -> tuple[dict[str, A
     wants_training = may_train and runtime.policy.wants_training(key, body)
     if action == "START_TRAINING":
         return _start_training(runtime, key)
-    changed = wants_training
+    changes = 0
     if action in ANNOTATION_EVENTS:
         tasks = {t["id"]: t for t in _as_list(body.get("task")) if "id" in t}
         for annotation in _as_list(body.get("annotation")):
             task = tasks.get(annotation.get("task")) or {"id": annotation.get("task")}
             runtime.store.upsert_annotation(key, task=task, annotation=annotation)
             runtime.record_acceptance(key, task, annotation)
-            changed = True
+            changes += 1
     elif action == "ANNOTATIONS_DELETED":
-        changed |= runtime.store.delete_annotations(key, _ids(body.get("annotations"))) > 0
+        changes += runtime.store.delete_annotations(key, _ids(body.get("annotations")))
     elif action == "TASKS_DELETED":
-        changed |= runtime.store.delete_tasks(key, _ids(body.get("tasks"))) > 0
-    elif action not in ("TASKS_CREATED", "PROJECT_UPDATED"):
+        changes += runtime.store.delete_tasks(key, _ids(body.get("tasks")))
+    elif action == "TASKS_CREATED":
+        runtime.prefetch(key, _as_list(body.get("tasks")))
+    elif action != "PROJECT_UPDATED":
         return {"status": "ignored", "action": action}, 200
     response: dict[str, Any] = {"status": "ok"}
-    if changed and runtime.policy.trains and runtime.settings.train_trigger == "annotation":
-        job = runtime.queue.enqueue(key, "train", reason=action)
+    train = runtime.policy.trains and runtime.settings.train_trigger == "annotation"
+    if train and (wants_training or runtime.policy.due(key, changes)):
+        response["job"] = runtime.queue.enqueue(key, "train", reason=action).id
         runtime.wake_jobs()
-        response["job"] = job.id
+    elif action == "TASKS_CREATED" and runtime.settings.predict_new_tasks:
+        response["job"] = runtime.queue.enqueue(key, "predict", reason=action).id
+        runtime.wake_jobs()
     return response, 200
 
 

@@ -54,6 +54,8 @@ _SCHEMA = (
         "CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq)",
         "CREATE INDEX IF NOT EXISTS jobs_project ON jobs (project, seq)",
     ),
+    # progress: JSON a running job reports about itself (e.g. a bulk prediction's counts).
+    ("ALTER TABLE jobs ADD COLUMN progress TEXT NOT NULL DEFAULT '{}'",),
 )
 
 
@@ -66,6 +68,7 @@ class Job:
         reason: the triggering events with counts, e.g. ``"ANNOTATION_CREATED x3, START_TRAINING"``.
         payload: options merged from every request (booleans OR-ed), e.g. ``{"pull": True}``.
         result: what the handler returned, e.g. ``{"version": "textcls-3", "promoted": True}``.
+        progress: what the running job last reported (:meth:`JobQueue.report`), e.g. counts.
         error: ``"ExcType: message"`` of a failed job.
         coalesced: how many requests were merged into this job (1 if none).
         worker: the worker that runs or ran it.
@@ -83,6 +86,7 @@ class Job:
     finished_at: float | None
     heartbeat_at: float | None
     result: Mapping[str, Any] = field(default_factory=dict)
+    progress: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
     coalesced: int = 1
     worker: str | None = None
@@ -126,6 +130,7 @@ def _job(row: sqlite3.Row) -> Job:
         finished_at=row["finished_at"],
         heartbeat_at=row["heartbeat_at"],
         result=json.loads(row["result"]),
+        progress=json.loads(row["progress"]),
         error=row["error"],
         coalesced=row["coalesced"],
         worker=row["worker"],
@@ -248,6 +253,13 @@ class JobQueue:
             (time.time(), job_id, worker_id, worker_id),
         )
         return cursor.rowcount > 0
+
+    def report(self, job_id: str, progress: Mapping[str, Any]) -> None:
+        """Record a running job's progress (shown by ``/jobs``); a no-op once it finished."""
+        self._db.connect().execute(
+            "UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'",
+            (json.dumps(dict(progress), default=str), job_id),
+        )
 
     def finish(
         self,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from prelabel._engine.jobs import Job
+from prelabel._engine.jobs import Job, JobQueue
 from prelabel._engine.store import ProjectState, ProjectStore
 from prelabel._ls.client import LabelStudioClient
 from prelabel.backend import Backend, Context, TrainJob
@@ -42,8 +42,11 @@ class PolicyServices(Protocol):
     backend: Backend
     settings: CoreSettings
     store: ProjectStore
+    queue: JobQueue
 
     def client_for(self, state: ProjectState) -> LabelStudioClient | None: ...
+
+    def ls_api(self) -> LabelStudioClient | None: ...
 
     def context(
         self,
@@ -91,6 +94,13 @@ class TrainingPolicy(ABC):
         Must return in milliseconds: LS waits at most 1 s for event webhooks.
         """
         return False
+
+    def due(self, key: ProjectKey, changes: int) -> bool:
+        """``changes`` annotations of the project were added, changed or deleted: train now?
+
+        By default every change trains (coalesced into one queued job).
+        """
+        return changes > 0
 
     def start_training_payload(self) -> dict[str, Any]:
         """What a START_TRAINING job carries (e.g. ``{"pull": True}``: re-export from LS)."""

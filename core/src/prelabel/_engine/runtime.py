@@ -19,18 +19,21 @@ from typing import Any
 from pydantic import ValidationError
 
 from prelabel._engine.acceptance import AcceptanceTracker
+from prelabel._engine.bulk_job import run_predict_job
+from prelabel._engine.errorlog import ErrorLog
 from prelabel._engine.jobrunner import JobRunner
-from prelabel._engine.jobs import JobQueue
+from prelabel._engine.jobs import Job, JobQueue
 from prelabel._engine.liveness import WorkerRegistry
 from prelabel._engine.policy import ServedVersion, TrainingPolicy
-from prelabel._engine.runner import PredictionRunner
+from prelabel._engine.runner import PredictionRunner, RunStats
+from prelabel._engine.selector import SelectorSync
 from prelabel._engine.store import ProjectState, ProjectStore
 from prelabel._engine.telemetry import Telemetry
 from prelabel._engine.training import GatedTraining
 from prelabel._ls.client import LabelStudioClient
 from prelabel.backend import Backend, Context, TrainJob
 from prelabel.config import LabelConfig
-from prelabel.errors import InvalidExtraParams
+from prelabel.errors import InvalidExtraParams, PrelabelError
 from prelabel.media import MediaResolver
 from prelabel.project import ProjectKey
 from prelabel.registry import discover, load_backend, select_backend
@@ -67,7 +70,9 @@ class Runtime:
     media: MediaResolver
     runner: PredictionRunner
     workers: WorkerRegistry
+    errors: ErrorLog
     policy: TrainingPolicy = field(init=False)
+    selector: SelectorSync = field(init=False)
     job_runner: JobRunner | None = None
     _settings_cache: dict[str, BackendSettings] = field(default_factory=dict)
     _data_dirs: set[Path] = field(default_factory=set)
@@ -121,6 +126,57 @@ class Runtime:
         # The resolver keeps one client per (LS URL, key), so access tokens are reused.
         return self.media_for(state).client
 
+    def ls_api(self) -> LabelStudioClient | None:
+        """The client configured by ``LABEL_STUDIO_URL`` and ``LABEL_STUDIO_API_KEY``, if both are.
+
+        What prelabel uses to act on projects by itself (re-predicting, selecting versions);
+        ``/setup``'s hostname and token only ever fetch media and annotations.
+        """
+        client = self.media.client
+        return client if client is not None and client.token_kind != "none" else None
+
+    def check_project(
+        self, key: ProjectKey, config: LabelConfig, settings: BackendSettings, *, source: str
+    ) -> None:
+        """The backend's checks of a project's config and settings, before ``/setup`` or
+        ``/predict`` answer; a failure also becomes the project's last error.
+
+        Raises:
+            PrelabelError: what the backend raised (``UnsupportedConfig``, ``ConfigError``…).
+        """
+        try:
+            self.backend.check_config(config)
+            self.backend.check_settings(settings)
+        except PrelabelError as exc:
+            self.note_error(key, source, str(exc))
+            raise
+
+    def note_error(self, key: ProjectKey, source: str, message: str) -> None:
+        """Make ``message`` the project's last error (``/health``, ``/jobs``); never raises."""
+        try:
+            self.errors.record(key, source, message)
+        except Exception:
+            # Bookkeeping must never cost the request it describes.
+            log.exception("Could not record an error of project %s.", key)
+
+    def observe_run(self, stats: RunStats) -> None:
+        """Count a ``/predict`` call's tasks in ``/metrics``; note why the last one failed."""
+        self.telemetry.observe_run(stats)
+        if stats.last_error is not None:
+            total = stats.predicted + stats.empty + stats.failed + stats.control
+            self.note_error(
+                stats.project,
+                "predict",
+                f"{stats.failed} of {total} tasks got no prediction; {stats.last_error}",
+            )
+
+    def served_versions(self) -> dict[str, str]:
+        """The version each project the store knows is served with (``/metrics``)."""
+        return {
+            str(key): self.served_version(self.store.project(key)).name
+            for key in self.store.projects()
+        }
+
     def data_dir(self, key: ProjectKey) -> Path:
         """``<model dir>/projects/<slug>/data``: the project's directory for backend data."""
         path = self.store.root / "projects" / key.slug / "data"
@@ -167,6 +223,27 @@ class Runtime:
             params={k: v for k, v in params.items() if k != "context"},
         )
 
+    def prefetch(self, key: ProjectKey, tasks: Sequence[Mapping[str, Any]]) -> None:
+        """Let the backend get ready for new tasks (:meth:`Backend.prefetch`); never raises."""
+        if not tasks or type(self.backend).prefetch is Backend.prefetch:
+            return
+        state = self.store.project(key)
+        if not state.label_config:
+            log.debug("Project %s has no labeling config yet; nothing to prefetch.", key)
+            return
+        try:
+            config = LabelConfig.cached(state.label_config)
+            self.backend.check_config(config)
+            self.backend.prefetch(tasks, self.context(state, label_config=config))
+        except Exception:
+            # Getting ready is an optimisation: it must never fail the webhook.
+            log.warning(
+                "Backend %s could not prefetch for project %s.",
+                self.backend.name,
+                key,
+                exc_info=True,
+            )
+
     def train_job(
         self,
         state: ProjectState,
@@ -199,9 +276,17 @@ class Runtime:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def run_job(self, job: Any) -> dict[str, Any]:
-        """Run one queued job with the training policy (the job runner's handler)."""
-        return self.policy.run(job)
+    def run_job(self, job: Job) -> dict[str, Any]:
+        """Run one queued job (the job runner's handler): ``predict`` jobs pre-annotate the
+        project in LS, every other kind goes to the training policy. A failure also becomes
+        the project's last error."""
+        try:
+            if job.kind == "predict":
+                return run_predict_job(self, job)
+            return self.policy.run(job)
+        except Exception as exc:
+            self.note_error(job.project, job.kind, f"job {job.id}: {type(exc).__name__}: {exc}")
+            raise
 
     def start_job_thread(self) -> None:
         """Run training jobs in a daemon thread of this process."""
@@ -284,7 +369,6 @@ def build_runtime(
         backend,
         score_policy=settings.score_policy,
         control_fraction=settings.control_fraction,
-        on_stats=telemetry.observe_run,
         on_served=acceptance.record_served_later,
     )
     runtime = Runtime(
@@ -297,6 +381,11 @@ def build_runtime(
         media=media or MediaResolver(settings),
         runner=runner,
         workers=workers,
+        errors=ErrorLog(store.db_path),
     )
     runtime.policy = policy(runtime)
+    runtime.selector = SelectorSync(lambda state: runtime.ls_api())
+    # Wired last: both read through the runtime (its policy decides what a project serves).
+    runner.on_stats = runtime.observe_run
+    telemetry.watch_versions(runtime.served_versions)
     return runtime

@@ -110,6 +110,28 @@ class ProjectStore(VersionStore, AnnotationCache):
             return ProjectState(key, current=current)
         return ProjectState(key, json.loads(row[0]), row[1], row[2], row[3], current=current)
 
+    def projects(self) -> list[ProjectKey]:
+        """Every project with stored setup data or versions."""
+        rows = self._db.connect().execute(
+            "SELECT project FROM projects UNION SELECT project FROM versions"
+        )
+        return [ProjectKey.parse(row[0]) for row in rows]
+
+    def resolve(self, key: ProjectKey) -> ProjectKey:
+        """``key``, or for a bare project id the newest generation this store knows of it."""
+        if key.generation is not None:
+            return key
+        row = (
+            self._db.connect()
+            .execute(
+                "SELECT project FROM projects WHERE project = ? OR project LIKE ?"
+                " ORDER BY updated_at DESC LIMIT 1",
+                (key.id, f"{key.id}.%"),  # ids are digits: nothing to escape
+            )
+            .fetchone()
+        )
+        return ProjectKey.parse(row[0]) if row is not None else key
+
     def remember_setup(
         self,
         key: ProjectKey,
@@ -165,16 +187,28 @@ class ProjectStore(VersionStore, AnnotationCache):
 
     # -- counters --------------------------------------------------------------------------
 
-    def bump(self, key: ProjectKey, name: str, n: int = 1) -> None:
-        """Add ``n`` to the project's event counter ``name``."""
+    def bump(self, key: ProjectKey, name: str, n: int = 1) -> int:
+        """Add ``n`` to the project's counter ``name``; returns its new value."""
+        row = (
+            self._db.connect()
+            .execute(
+                "INSERT INTO counters (project, name, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (project, name) DO UPDATE SET value = value + excluded.value"
+                " RETURNING value",
+                (str(key), name, n),
+            )
+            .fetchone()
+        )
+        return int(row[0])
+
+    def reset(self, key: ProjectKey, name: str) -> None:
+        """Set the project's counter ``name`` back to 0."""
         self._db.connect().execute(
-            "INSERT INTO counters (project, name, value) VALUES (?, ?, ?)"
-            " ON CONFLICT (project, name) DO UPDATE SET value = value + excluded.value",
-            (str(key), name, n),
+            "UPDATE counters SET value = 0 WHERE project = ? AND name = ?", (str(key), name)
         )
 
     def counters(self) -> dict[str, dict[str, int]]:
-        """``{str(project key): {counter name: value}}`` for ``/metrics``."""
+        """``{str(project key): {counter name: value}}``."""
         out: dict[str, dict[str, int]] = {}
         for row in self._db.connect().execute("SELECT project, name, value FROM counters"):
             out.setdefault(row[0], {})[row[1]] = row[2]

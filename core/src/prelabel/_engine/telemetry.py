@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -22,14 +22,23 @@ __all__ = ["Telemetry"]
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 100)
 
 
-class _JobCollector(Collector):
-    """Reads job counts and live training workers at scrape time (they live in SQLite)."""
+class _StoreCollector(Collector):
+    """Reads at scrape time what lives in SQLite: jobs, live training workers, served versions.
+
+    Read, not counted: a version promoted by the training process or rolled back through
+    another server worker is what the next scrape shows, whichever worker answers it.
+    """
 
     def __init__(
-        self, counts: Callable[[], Mapping[str, int]], workers: Callable[[], int] | None
+        self,
+        backend: str,
+        counts: Callable[[], Mapping[str, int]],
+        workers: Callable[[], int] | None,
     ) -> None:
+        self.backend = backend
         self.counts = counts
         self.workers = workers
+        self.served_versions: Callable[[], Mapping[str, str]] | None = None
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily("prelabel_jobs", "Training jobs by status.", labels=["status"])
@@ -42,6 +51,15 @@ class _JobCollector(Collector):
                 "Training workers seen alive (0 while jobs can only queue).",
                 value=self.workers(),
             )
+        if self.served_versions is not None:
+            versions = GaugeMetricFamily(
+                "prelabel_model_version_info",
+                "The model version each project is served with (value is always 1).",
+                labels=["backend", "project", "version"],
+            )
+            for project, version in sorted(self.served_versions().items()):
+                versions.add_metric([self.backend, project, version], 1)
+            yield versions
 
 
 class Telemetry:
@@ -87,16 +105,12 @@ class Telemetry:
             ["action"],
             registry=self.registry,
         )
-        self.model_version = Gauge(
-            "prelabel_model_version_info",
-            "Model version last reported to Label Studio, per project (value is always 1).",
-            ["backend", "project", "version"],
-            registry=self.registry,
-            multiprocess_mode="liveall",
-        )
-        self._versions: dict[str, str] = {}
-        self.job_collector = _JobCollector(job_counts, live_workers)
-        self.registry.register(self.job_collector)
+        self.store_collector = _StoreCollector(backend, job_counts, live_workers)
+        self.registry.register(self.store_collector)
+
+    def watch_versions(self, served_versions: Callable[[], Mapping[str, str]]) -> None:
+        """Report ``served_versions()`` (``{project: version}``) as ``prelabel_model_version_info``."""
+        self.store_collector.served_versions = served_versions
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, str(status)).inc()
@@ -110,20 +124,11 @@ class Telemetry:
         if stats.regions:
             self.regions.labels(self.backend).inc(stats.regions)
 
-    def observe_version(self, project: str, version: str) -> None:
-        old = self._versions.get(project)
-        if old == version:
-            return
-        if old is not None:
-            self.model_version.remove(self.backend, project, old)
-        self._versions[project] = version
-        self.model_version.labels(self.backend, project, version).set(1)
-
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         if not self.multiprocess:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        registry.register(self.job_collector)
+        registry.register(self.store_collector)
         return generate_latest(registry)

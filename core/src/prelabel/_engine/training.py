@@ -12,7 +12,7 @@ Jobs run in a job runner (a background thread, or a process per job started by
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,13 @@ from prelabel._engine.store import ProjectState
 from prelabel.annotations import hash_bucket
 from prelabel.backend import Evaluation
 from prelabel.config import LabelConfig
-from prelabel.errors import ConfigError, PrelabelError
+from prelabel.errors import ConfigError, MediaError, PrelabelError
+from prelabel.project import ProjectKey
 
-__all__ = ["GatedTraining", "split_holdout"]
+__all__ = ["CHANGES", "GatedTraining", "split_holdout"]
+
+#: The per-project counter of annotation changes since the last training started.
+CHANGES = "changes_since_training"
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,21 @@ def split_holdout(
     return train, holdout
 
 
+def _unreadable_tasks(
+    tasks: Sequence[Mapping[str, Any]], failures: Mapping[Any, str]
+) -> list[tuple[Any, str]]:
+    """``(task id, why)`` of the ``tasks`` whose media could not be fetched, in task order."""
+    return [(t.get("id"), failures[t.get("id")]) for t in tasks if t.get("id") in failures]
+
+
+def _unreadable_summary(unreadable: Sequence[tuple[Any, str]]) -> dict[str, Any]:
+    """What a job's result says of tasks it could not load (nothing when it loaded them all)."""
+    if not unreadable:
+        return {}
+    task, why = unreadable[-1]
+    return {"unreadable_tasks": len(unreadable), "unreadable_error": f"task {task}: {why}"}
+
+
 class GatedTraining(TrainingPolicy):
     """Champion/challenger: a new version is promoted only if held-out tasks say it is no worse."""
 
@@ -57,6 +76,16 @@ class GatedTraining(TrainingPolicy):
         if state.current is None:
             return ServedVersion(self.runtime.backend.version, None)
         return ServedVersion(state.current.name, state.current.path)
+
+    def due(self, key: ProjectKey, changes: int) -> bool:
+        """Train after every ``train_every`` changes, the first time at ``train_min_annotations``."""
+        if changes <= 0:
+            return False
+        store, settings = self.runtime.store, self.runtime.settings
+        since = store.bump(key, CHANGES, changes)
+        if store.versions(key):
+            return since >= settings.train_every
+        return store.annotation_count(key) >= settings.train_min_annotations
 
     def start_training_payload(self) -> dict[str, Any]:
         return {"pull": True}
@@ -70,6 +99,8 @@ class GatedTraining(TrainingPolicy):
                 f"Project {key} has no labeling config yet: connect this backend to the project "
                 "in Label Studio (which calls /setup) before training."
             )
+        # Changes from now on count toward the next training.
+        store.reset(key, CHANGES)
         if job.payload.get("pull"):
             self._pull_annotations(state)
         tasks = store.annotated_tasks(key)
@@ -88,11 +119,18 @@ class GatedTraining(TrainingPolicy):
                 reason=job.reason,
             )
             result = runtime.backend.fit(fit_job)
+            unreadable = _unreadable_tasks(train, fit_job.media.fetch_failures())
+            if unreadable and len(unreadable) == len(train):
+                raise MediaError(
+                    f"None of the {len(train)} annotated tasks could be loaded, so there is "
+                    f"nothing to train on; task {unreadable[-1][0]}: {unreadable[-1][1]}"
+                )
             if result is None:
                 return {
                     "trained": False,
                     "reason": "the backend had nothing to train on",
                     "tasks": len(train),
+                    **_unreadable_summary(unreadable),
                 }
             metrics = {k: float(v) for k, v in result.metrics.items()}
             metrics.update(train_tasks=float(len(train)), holdout_tasks=float(len(holdout)))
@@ -105,7 +143,7 @@ class GatedTraining(TrainingPolicy):
                 metric = next((e.metric for e in (challenger, defender) if e), "score")
                 new, old = (e.value if e is not None else 0.0 for e in (challenger, defender))
                 metrics.update({f"holdout_{metric}": new, f"champion_{metric}": old})
-                if new < old:
+                if new < old - settings.gate_tolerance:
                     rejected = store.record_rejected(key, name_prefix=prefix, metrics=metrics)
                     log.info(
                         "Project %s: challenger %s scored %.3f < champion %.3f; not promoted.",
@@ -119,11 +157,21 @@ class GatedTraining(TrainingPolicy):
                         "promoted": False,
                         "version": rejected.name,
                         "metrics": metrics,
+                        **_unreadable_summary(unreadable),
                     }
             version = store.promote(key, workdir, name_prefix=prefix, metrics=metrics)
         store.prune(key)
+        if settings.repredict and runtime.ls_api() is not None:
+            # Scores of the new version for every unlabeled task, then LS sorts by them.
+            runtime.queue.enqueue(key, "predict", reason="PROMOTED", payload={"select": True})
         log.info("Project %s: promoted %s (%s).", key, version.name, metrics)
-        return {"trained": True, "promoted": True, "version": version.name, "metrics": metrics}
+        return {
+            "trained": True,
+            "promoted": True,
+            "version": version.name,
+            "metrics": metrics,
+            **_unreadable_summary(unreadable),
+        }
 
     def _evaluate(
         self,

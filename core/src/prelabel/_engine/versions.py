@@ -96,12 +96,23 @@ class VersionStore:
         return self._current(self._db.connect(), key)
 
     def versions(self, key: ProjectKey) -> list[VersionInfo]:
-        """Every version of ``key``, rejected ones included, newest first."""
+        """Every version of ``key``, rejected ones included, newest first.
+
+        A bare id (no generation) means every generation of that project id, as in ``/jobs``.
+        """
+        if key.generation is not None:
+            rows = self._db.connect().execute(
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE project = ? ORDER BY number DESC",
+                (str(key),),
+            )
+            return [self._version(key, row) for row in rows]
+        # Ids are digits (or None; ProjectKey.parse checks): the LIKE pattern has no wildcard.
         rows = self._db.connect().execute(
-            f"SELECT {_VERSION_COLUMNS} FROM versions WHERE project = ? ORDER BY number DESC",
-            (str(key),),
+            f"SELECT project, {_VERSION_COLUMNS} FROM versions WHERE project = ? OR project LIKE ?"
+            " ORDER BY created_at DESC, number DESC",
+            (key.id, f"{key.id}.%"),
         )
-        return [self._version(key, row) for row in rows]
+        return [self._version(ProjectKey.parse(row["project"]), row) for row in rows]
 
     def all_version_names(self) -> list[str]:
         """Names that may appear on predictions in LS (all but rejected), newest first, deduped.

@@ -27,7 +27,15 @@ import httpx
 
 from prelabel.errors import UpstreamError
 
-__all__ = ["LabelStudioClient", "TokenKind", "connect_hint", "decode_jwt", "safe_url"]
+__all__ = [
+    "PAT_HOWTO",
+    "LabelStudioClient",
+    "TokenKind",
+    "connect_hint",
+    "decode_jwt",
+    "json_body",
+    "safe_url",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +52,26 @@ MAX_REDIRECTS = 5
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SECRET_PARAMS = ("sig", "signature", "token", "key", "credential", "password", "secret", "auth")
+PAT_HOWTO = (
+    "create a personal access token (LS → Account & Settings → Personal Access Token) and set "
+    "it as LABEL_STUDIO_API_KEY"
+)
 _FIXES_401: dict[TokenKind, str] = {
     "none": "no API key is configured: set LABEL_STUDIO_API_KEY to a personal access token",
     "legacy": "the legacy token is wrong or no longer accepted: legacy tokens are disabled by "
     "default in LS 1.23; use a personal access token (LS → Account & Settings → Personal Access "
-    "Token) in LABEL_STUDIO_API_KEY, or start LS with --enable-legacy-api-token",
+    "Token) in LABEL_STUDIO_API_KEY",
     "pat": "the personal access token was rejected even after a refresh: create a new one in "
     "LS → Account & Settings → Personal Access Token and set LABEL_STUDIO_API_KEY",
 }
+#: LS 1.23's answer to a legacy token when the organization's *Legacy Tokens* setting is off
+#: (the default for organizations created without ``--enable-legacy-api-token``).
+LEGACY_DISABLED = "legacy token authentication has been disabled"
+LEGACY_DISABLED_FIX = (
+    f"this organization has legacy tokens turned off (LS 1.23's default): {PAT_HOWTO}, or have "
+    "an organization admin turn on People → API Token Settings → Legacy Tokens (API: "
+    'POST /api/jwt/settings {"legacy_api_tokens_enabled": true})'
+)
 _FIXES = {
     403: "the token's user may not access this resource: use a token of a member of the "
     "project's organization",
@@ -124,7 +144,7 @@ def connect_hint(url: str) -> str:
     return hint
 
 
-def _json(response: httpx.Response) -> Any:
+def json_body(response: httpx.Response) -> Any:
     """The parsed body, or ``None`` when it is not JSON (or was streamed and not read)."""
     try:
         return response.json()
@@ -134,7 +154,7 @@ def _json(response: httpx.Response) -> Any:
 
 def _detail(response: httpx.Response) -> str:
     # LS/DRF errors are {"detail": "..."}; other bodies (HTML pages) are not worth quoting.
-    body = _json(response)
+    body = json_body(response)
     if isinstance(body, dict) and isinstance(body.get("detail"), str):
         return f' (LS says: "{body["detail"][:200]}")'
     return ""
@@ -208,7 +228,7 @@ class LabelStudioClient:
                 "access token. Create a new one in LS → Account & Settings → Personal Access "
                 "Token and set LABEL_STUDIO_API_KEY."
             )
-        body = _json(response)
+        body = json_body(response)
         access = body.get("access") if isinstance(body, dict) else None
         if not isinstance(access, str) or not access:
             raise UpstreamError(
@@ -306,7 +326,9 @@ class LabelStudioClient:
         """A message for a failed LS response: what happened and how to fix it."""
         status = response.status_code
         head = f"Label Studio answered HTTP {status} for {safe_url(url or response.request.url)}"
-        if status == 401:
+        if status == 401 and self.token_kind == "legacy" and LEGACY_DISABLED in _detail(response):
+            fix = LEGACY_DISABLED_FIX
+        elif status == 401:
             fix = _FIXES_401[self.token_kind]
         elif status >= 500:
             fix = "Label Studio failed: see its log"
@@ -333,7 +355,7 @@ class LabelStudioClient:
             params={"exportType": "JSON", "download_all_tasks": "false"},
             timeout=max(self.timeout, EXPORT_TIMEOUT_S),
         )
-        tasks = _json(response)
+        tasks = json_body(response)
         if not isinstance(tasks, list):
             raise UpstreamError(
                 f"Label Studio's export of project {project_id} at {safe_url(response.url)} is "
@@ -368,7 +390,7 @@ class LabelStudioClient:
         Returns ``{"url", "auth", "user", "user_id", "organization"}``; raises
         :class:`UpstreamError` with the fix when LS is unreachable or rejects the key.
         """
-        me = _json(self.request("GET", "/api/current-user/whoami"))
+        me = json_body(self.request("GET", "/api/current-user/whoami"))
         if not isinstance(me, dict):
             raise UpstreamError(
                 f"{self.url}/api/current-user/whoami did not answer a JSON object: "

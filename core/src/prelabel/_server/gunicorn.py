@@ -34,14 +34,20 @@ def run_gunicorn(
     threads: int,
     timeout: int,
     app_factory: Callable[[], Flask] | None = None,
+    when_ready: Callable[[], None] | None = None,
 ) -> None:
     """Run gunicorn in the foreground; each worker calls ``app_factory`` (default: ``create_app``).
 
     Not ``--preload``: loading in the master and forking breaks CUDA ("Cannot re-initialize
-    CUDA in forked subprocess"), so each worker loads the model itself.
+    CUDA in forked subprocess"), so each worker loads the model itself. ``when_ready`` runs
+    in the master once the address is bound, before any worker starts.
     """
+    hooks: dict[str, Any] = {}
+    if when_ready is not None:
+        hooks["when_ready"] = lambda _arbiter: when_ready()
     _Application(
         {
+            **hooks,
             "bind": bind,
             "workers": workers,
             "threads": threads,

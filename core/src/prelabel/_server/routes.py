@@ -8,10 +8,13 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from prelabel._doctor import SetupVerdicts
 from prelabel._engine.events import handle_event
 from prelabel._engine.runtime import Runtime
+from prelabel._server.auth import check_authorization
 from prelabel.config import LabelConfig
-from prelabel.errors import BadRequest, InvalidExtraParams
+from prelabel.errors import BadRequest, InvalidExtraParams, Unauthorized
+from prelabel.metrics.bias import gaps_by_version
 from prelabel.project import ProjectKey
 
 __all__ = ["bp"]
@@ -51,14 +54,34 @@ def normalise_extra_params(value: Any) -> dict[str, Any]:
 @bp.get("/health")
 def health() -> Response:
     runtime = _runtime()
-    return jsonify(
-        status="UP",
-        model_class=type(runtime.backend).__name__,
-        backend=runtime.backend.name,
-        version=runtime.backend.version,
-        threads=runtime.backend.threads,
-        training=runtime.training_status(),
-    )
+    body: dict[str, Any] = {
+        "status": "UP",
+        "model_class": type(runtime.backend).__name__,
+        "backend": runtime.backend.name,
+        "version": runtime.backend.version,
+        "threads": runtime.backend.threads,
+        "training": runtime.training_status(),
+    }
+    if _authorised(runtime):
+        # /health is open to probes; what went wrong in which project is for those who log in.
+        body["last_errors"] = last_errors(runtime, None)
+    return jsonify(body)
+
+
+def _authorised(runtime: Runtime) -> bool:
+    try:
+        check_authorization(request.headers.get("Authorization"), runtime.settings)
+    except Unauthorized:
+        return False
+    return True
+
+
+def last_errors(runtime: Runtime, key: ProjectKey | None) -> dict[str, dict[str, Any]]:
+    """Each project's last error as JSON, newest first (``/health``, ``/jobs``)."""
+    return {
+        e.project: {"at": e.at, "source": e.source, "message": e.message}
+        for e in runtime.errors.last(key)
+    }
 
 
 @bp.post("/setup")
@@ -70,9 +93,9 @@ def setup() -> Response:
     if not isinstance(schema, str) or not schema.strip():
         raise BadRequest("/setup needs 'schema', the project's labeling config XML.")
     config = LabelConfig.cached(schema)
-    runtime.backend.check_config(config)
     extra = normalise_extra_params(body.get("extra_params"))
-    runtime.settings_for(extra)
+    # A backend that cannot predict for this project fails here, where LS shows the reason.
+    runtime.check_project(key, config, runtime.settings_for(extra), source="setup")
     hostname, token = body.get("hostname"), body.get("access_token")
     runtime.store.remember_setup(
         key,
@@ -81,8 +104,18 @@ def setup() -> Response:
         access_token=token if isinstance(token, str) and token else None,
         label_config=schema,
     )
-    version = runtime.served_version(runtime.store.project(key)).name
-    runtime.telemetry.observe_version(str(key), version)
+    state = runtime.store.project(key)
+    version = runtime.served_version(state).name
+    runtime.selector.advise(state, version)
+    verdicts: SetupVerdicts = current_app.extensions.setdefault("prelabel.doctor", SetupVerdicts())
+    verdicts.log_once(
+        runtime.backend,
+        runtime.settings,
+        key,
+        config,
+        hostname=state.hostname,
+        access_token=state.access_token,
+    )
     return jsonify(model_version=version)
 
 
@@ -99,7 +132,7 @@ def predict() -> Response:
     if not isinstance(xml, str) or not xml.strip():
         raise BadRequest("/predict needs 'label_config' (or a prior /setup for this project).")
     config = LabelConfig.cached(xml)
-    runtime.backend.check_config(config)
+    runtime.check_project(key, config, runtime.settings_for(project.extra_params), source="predict")
     raw_params = body.get("params")
     params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     context = params.get("context")
@@ -112,7 +145,10 @@ def predict() -> Response:
         if isinstance(interaction, list)
         else [],
     )
-    return jsonify(results=runtime.runner.run(tasks, ctx))
+    results = runtime.runner.run(tasks, ctx)
+    if tasks and not ctx.interaction:
+        runtime.selector.served(project, ctx.model_version)
+    return jsonify(results=results)
 
 
 @bp.post("/webhook")
@@ -142,6 +178,32 @@ def legacy_train() -> tuple[Response, int]:
     return jsonify(status="ok", job=job.id), 201
 
 
+@bp.post("/projects/<project>/predict")
+def bulk_predict(project: str) -> tuple[Response, int]:
+    """Pre-annotate the project's tasks in LS in a background job (progress in ``/jobs``)."""
+    runtime = _runtime()
+    key = runtime.store.resolve(ProjectKey.parse(project))
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        raise BadRequest("The body, when given, must be a JSON object.")
+    unknown = sorted(set(body) - {"unlabeled_only", "select"})
+    if unknown or not all(
+        isinstance(body.get(k, True), bool) for k in ("unlabeled_only", "select")
+    ):
+        raise BadRequest(
+            "POST /projects/<project>/predict takes an optional JSON object with boolean"
+            f" 'unlabeled_only' and 'select'; got {body!r}."
+        )
+    state = runtime.store.project(key)
+    if not state.label_config:
+        raise BadRequest(
+            f"Project {key} is unknown to this backend: connect it in Label Studio first."
+        )
+    job = runtime.queue.enqueue(key, "predict", reason="API", payload=body)
+    runtime.wake_jobs()
+    return jsonify(job=job_json(job)), 202
+
+
 @bp.get("/versions")
 def versions() -> Response:
     runtime = _runtime()
@@ -151,6 +213,7 @@ def versions() -> Response:
 
 @bp.get("/projects/<project>/versions")
 def project_versions(project: str) -> Response:
+    """A project's versions; a bare id (``/projects/4/versions``) lists every generation's."""
     runtime = _runtime()
     key = ProjectKey.parse(project)
     return jsonify(
@@ -158,6 +221,7 @@ def project_versions(project: str) -> Response:
         versions=[
             {
                 "name": v.name,
+                "project": str(v.project),
                 "status": v.status,
                 "created_at": v.created_at,
                 "metrics": dict(v.metrics),
@@ -179,8 +243,9 @@ def rollback(project: str) -> Response:
 def list_jobs() -> Response:
     runtime = _runtime()
     project = request.args.get("project")
-    jobs = runtime.queue.list(ProjectKey.parse(project) if project else None)
-    return jsonify(jobs=[job_json(j) for j in jobs])
+    key = ProjectKey.parse(project) if project else None
+    jobs = runtime.queue.list(key)
+    return jsonify(jobs=[job_json(j) for j in jobs], last_errors=last_errors(runtime, key))
 
 
 @bp.get("/jobs/<job_id>")
@@ -193,7 +258,22 @@ def acceptance() -> Response:
     runtime = _runtime()
     project = request.args.get("project")
     stats = runtime.acceptance.stats(ProjectKey.parse(project) if project else None)
-    return jsonify(acceptance=[s.__dict__ for s in stats])
+    gaps = gaps_by_version(stats)
+    return jsonify(
+        acceptance=[s.__dict__ for s in stats],
+        bias=[
+            {
+                "project": project_key,
+                "model_version": version,
+                "gap": gap.gap,
+                "interval": [gap.low, gap.high],
+                "confidence": gap.confidence,
+                "method": gap.method,
+                "annotations": {"preannotated": gap.preannotated, "control": gap.control},
+            }
+            for (project_key, version), gap in gaps.items()
+        ],
+    )
 
 
 @bp.get("/metrics")
@@ -213,6 +293,7 @@ def job_json(job: Any) -> dict[str, Any]:
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
+        "progress": dict(job.progress),
         "result": dict(job.result),
         "error": job.error,
     }

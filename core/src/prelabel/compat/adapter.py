@@ -3,7 +3,8 @@
 * one model instance per project and process, kept in an LRU, recreated when its labeling
   config changes or a training job finished (in any process: a counter in the store);
 * ``predict`` output (list of dicts, ``{"predictions": …}``, ``ModelResponse``, ``None``) becomes
-  one core ``Prediction`` per task; region dicts pass through unchanged, problems are logged;
+  one core ``Prediction`` per task (a short list is padded with empty ones); region dicts pass
+  through unchanged, problems are logged;
 * training is delivered by :class:`prelabel.compat.training.CompatTraining`: each webhook body
   recorded for the project reaches the model's ``fit(event, data)`` exactly as the SDK would
   have passed it (:meth:`CompatBackend.train_events`).
@@ -178,10 +179,11 @@ class CompatBackend(Backend):
     ) -> list[TaskPredictions]:
         """What the SDK's ``/predict`` accepted, as core predictions (one entry per task).
 
+        Fewer predictions than tasks answer the first tasks; the rest get empty ones (logged).
+
         Raises:
             TypeError: an unsupported return type.
-            ValueError: a non-empty list whose length is not the number of tasks (the server
-                then asks again task by task, as Label Studio does).
+            ValueError: more predictions than tasks (the server then asks again task by task).
         """
         model = self.model_class.__name__
         if isinstance(raw, ModelResponse):
@@ -203,14 +205,24 @@ class CompatBackend(Backend):
                 f"{model}.predict returned {type(raw).__name__}; return a list with one prediction"
                 " dict per task, or ModelResponse(predictions=[...])."
             )
-        if not items:
-            return [Prediction.empty() for _ in range(n_tasks)]
-        if len(items) != n_tasks:
+        if len(items) > n_tasks:
             raise ValueError(
                 f"{model}.predict returned {len(items)} predictions for {n_tasks} tasks; return"
                 " one per task, in order (a list of predictions for several on one task)."
             )
-        return [self._task_predictions(item, version, config) for item in items]
+        if items and len(items) < n_tasks:
+            # The SDK's examples skip tasks they cannot read; LS would then drop the batch.
+            log.warning(
+                "%s.predict returned %d predictions for %d tasks: they answer the first %d"
+                " tasks in order, the other %d get empty predictions. Return one per task.",
+                model,
+                len(items),
+                n_tasks,
+                len(items),
+                n_tasks - len(items),
+            )
+        answered = [self._task_predictions(item, version, config) for item in items]
+        return answered + [Prediction.empty() for _ in range(n_tasks - len(items))]
 
     def _task_predictions(self, item: Any, version: str, config: LabelConfig) -> TaskPredictions:
         if isinstance(item, list | tuple):
@@ -219,7 +231,8 @@ class CompatBackend(Backend):
 
     def _prediction(self, item: Any, version: str, config: LabelConfig) -> Prediction:
         if isinstance(item, PredictionValue):
-            item = item.model_dump()
+            # Not model_dump(): that would turn prelabel Regions into dicts of their fields.
+            item = {"result": item.result, "score": item.score, "model_version": item.model_version}
         if not isinstance(item, Mapping):
             raise TypeError(f"A prediction must be a dict or PredictionValue, got {item!r:.80}")
         regions = [r for r in (self._region(i, config) for i in item.get("result") or []) if r]

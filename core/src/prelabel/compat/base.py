@@ -11,15 +11,17 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from prelabel.compat._config import first_tag_occurence, parse_config
+from prelabel.compat._config import parse_config
 from prelabel.compat._store import CompatStore
+from prelabel.compat._tags import NameFilter, TagType
+from prelabel.compat.label_interface import LabelInterface
 from prelabel.compat.response import ModelResponse
 from prelabel.config import LabelConfig, LabelMap
 from prelabel.media import MediaResolver
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Bookkeeping keys, kept apart from the user's keys by a prefix no SDK code uses.
 TRAINED_KEY = "prelabel:trained"
+#: preload_task_data's default: the whole of task["data"] (None stays None, as in the SDK).
+_TASK_DATA: Any = object()
 BASE_KEY = "prelabel:base_version"
 
 
@@ -90,6 +94,7 @@ class LabelStudioMLBase:
     """
 
     INITIAL_MODEL_VERSION = "0.0.1"
+    _interface: LabelInterface | None = None
     TRAIN_EVENTS: tuple[str, ...] = (
         "ANNOTATION_CREATED",
         "ANNOTATION_UPDATED",
@@ -223,13 +228,16 @@ class LabelStudioMLBase:
         return parse_config(self.config) if self.label_config else {}
 
     @property
-    def label_interface(self) -> Any:
-        """Not offered: prelabel does not depend on label-studio-sdk."""
-        raise AttributeError(
-            "prelabel.compat has no label_interface (label-studio-sdk's LabelInterface); use"
-            " self.config (prelabel.config.LabelConfig), self.parsed_label_config,"
-            " self.get_first_tag_occurence() or self.build_label_map()."
-        )
+    def label_interface(self) -> LabelInterface:
+        """The labeling config with label-studio-sdk's ``LabelInterface`` names.
+
+        Raises:
+            ValueError: the model has no labeling config.
+        """
+        xml = self.config.xml
+        if self._interface is None or self._interface.config != xml:
+            self._interface = LabelInterface(self.config)
+        return self._interface
 
     def set_extra_params(self, extra_params: Any) -> None:
         """Store the project's ``extra_params`` (a JSON string or object)."""
@@ -248,14 +256,14 @@ class LabelStudioMLBase:
 
     def get_first_tag_occurence(
         self,
-        control_type: str | tuple[str, ...],
-        object_type: str | tuple[str, ...],
-        name_filter: Callable[[str], bool] | None = None,
-        to_name_filter: Callable[[str], bool] | None = None,
+        control_type: TagType,
+        object_type: TagType,
+        *filters: NameFilter | None,
+        **named_filters: NameFilter | None,
     ) -> tuple[str, str, str]:
-        """``(from_name, to_name, data key)`` of the first matching control and object."""
-        return first_tag_occurence(
-            self.config, control_type, object_type, name_filter, to_name_filter
+        """``(from_name, to_name, data key)``: ``LabelInterface.get_first_tag_occurence``."""
+        return self.label_interface.get_first_tag_occurence(
+            control_type, object_type, *filters, **named_filters
         )
 
     def build_label_map(self, tag_name: str, names: list[str]) -> dict[str, str]:
@@ -292,13 +300,14 @@ class LabelStudioMLBase:
         return str(media.local_path(url, task_id=task_id))
 
     def preload_task_data(
-        self, task: dict[str, Any], value: Any = None, read_file: bool = True
+        self, task: dict[str, Any], value: Any = _TASK_DATA, read_file: bool = True
     ) -> Any:
         """Replace media URLs in ``value`` (default: ``task["data"]``) by file contents or paths.
 
-        Contents are text when they decode as UTF-8, else bytes (the SDK broke on binary).
+        Contents are text when they decode as UTF-8, else bytes (the SDK broke on binary). An
+        explicit ``None`` (a missing data key) comes back as ``None``, as in the SDK.
         """
-        if value is None:
+        if value is _TASK_DATA:
             value = task.get("data")
         if isinstance(value, dict):
             return {k: self.preload_task_data(task, v, read_file) for k, v in value.items()}

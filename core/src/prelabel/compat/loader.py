@@ -14,8 +14,13 @@ from prelabel.errors import BackendLoadError
 __all__ = ["load_model_class"]
 
 _SDK_HINT = (
-    "change the import to `from prelabel.compat import LabelStudioMLBase` (and ModelResponse,"
-    " PredictionValue: `from prelabel.compat import ModelResponse`)"
+    "change the imports to `from prelabel.compat import LabelStudioMLBase, ModelResponse,"
+    " PredictionValue`"
+)
+_SDK_TYPES_HINT = (
+    "PredictionValue, LabelInterface, ControlTag and ObjectTag come from prelabel.compat"
+    " (`from prelabel.compat import PredictionValue`); for label-studio-sdk's own client,"
+    " install it (pip install label-studio-sdk)"
 )
 
 
@@ -50,8 +55,13 @@ def load_model_class(
         spec.loader.exec_module(module)
     except ModuleNotFoundError as exc:
         del sys.modules[module_name]
-        if exc.name and exc.name.split(".")[0] == "label_studio_ml":
+        root = (exc.name or "").split(".")[0]
+        if root == "label_studio_ml":
             raise BackendLoadError(f"{path} imports label_studio_ml: {_SDK_HINT}.") from exc
+        if root == "label_studio_sdk":
+            raise BackendLoadError(
+                f"{path} imports {exc.name}, which is not installed: {_SDK_TYPES_HINT}."
+            ) from exc
         raise BackendLoadError(
             f"{path} needs the module {exc.name!r}: install it (pip install -r"
             f" {directory / 'requirements.txt'})."

@@ -18,8 +18,8 @@ __all__ = ["BackendConformance"]
 
 
 def _make_test(check_name: str) -> Any:
-    def test(self: BackendConformance, tmp_path: Path) -> None:
-        self._run(check_name, tmp_path)
+    def test(self: BackendConformance, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+        self._run(check_name, tmp_path, request.node.nodeid)
 
     test.__name__ = f"test_{check_name}"
     test.__doc__ = CHECKS[check_name].__doc__
@@ -41,12 +41,14 @@ class BackendConformance:
     scenarios: ClassVar[Sequence[Scenario] | None] = None
     expected_failures: ClassVar[Mapping[str, str]] = {}
 
-    def _run(self, check_name: str, tmp_path: Path) -> None:
+    def _run(self, check_name: str, tmp_path: Path, test_id: str) -> None:
         target = make_target(self.backend, tmp_path, self.scenarios)
         try:
             CHECKS[check_name](target)
         except CheckSkipped as exc:
-            pytest.skip(f"not applicable: {exc}")
+            # Every kit test is defined here, so `-ra` reports this file and line for each
+            # skip: the reason must name the test.
+            pytest.skip(f"{test_id}: not applicable: {exc}")
         except Exception:
             if check_name in self.expected_failures:
                 pytest.xfail(self.expected_failures[check_name])

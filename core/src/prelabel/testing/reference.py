@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from prelabel import results as R
+from prelabel.annotations import judged_result
 from prelabel.backend import Backend, Context, Evaluation, TaskPredictions, TrainJob, TrainResult
 from prelabel.results import Prediction
 from prelabel.scenario import Scenario, annotated_task, text_task
@@ -76,7 +77,7 @@ class ReferenceBackend(Backend):
         memory: dict[str, str] = {}
         for task in job.tasks:
             text = task.get("data", {}).get("text")
-            for item in task["annotations"][-1].get("result", []):
+            for item in judged_result(task):
                 if item.get("type") == "choices" and isinstance(text, str):
                     memory[text] = item["value"]["choices"][0]
         if not memory:

@@ -14,9 +14,11 @@ __all__ = ["check_http_replay"]
 def check_http_replay(target: Target) -> None:
     """Recorded LS requests (health, setup, predict, versions, every webhook) get valid answers.
 
-    Troubleshooting: the usual causes are ``check_config`` rejecting the scenario's config, a
-    prediction that cannot be serialised, or an exception in ``predict`` for every task (the
-    server then answers with empty predictions: look at the log).
+    Troubleshooting: the usual causes are ``check_config`` rejecting the scenario's config,
+    ``check_settings`` refusing the environment's settings (e.g. no API key: set one, or a
+    server URL, for the check), a prediction that cannot be serialised, or an exception in
+    ``predict`` for every task (the server then answers 500 with the exception's message;
+    the traceback is in the log).
     """
     scenario = scenarios_of(target)[0]
     app = create_app(target.backend(), target.core_settings(), load=False, start_jobs=False)
@@ -45,7 +47,7 @@ def check_http_replay(target: Target) -> None:
             project=setup["project"], label_config=scenario.label_config, tasks=list(scenario.tasks)
         )
         answer = client.post("/predict", json=body)
-        expect(answer.status_code == 200, f"{name}: /predict answered {answer.status_code}")
+        expect(answer.status_code == 200, f"{name}: /predict answered {answer.status}")
         results = answer.get_json()["results"]
         expect(
             len(results) == len(scenario.tasks),

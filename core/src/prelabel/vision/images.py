@@ -1,10 +1,10 @@
 """Read task images, and fetch/decode them in a background thread one batch ahead of inference.
 
-Images are decoded straight to the BGR ``uint8`` arrays ultralytics works on (the layout
-``cv2.imread`` gives it for a file path), so the predictor copies nothing before letterboxing.
-OpenCV applies the EXIF orientation as LS shows the image (protocol §9.3); formats OpenCV
-cannot read fall back to Pillow. A task whose image cannot be read gets ``None`` (and a
-warning naming the URL), never an exception.
+Images are decoded to ``(height, width, 3)`` BGR ``uint8`` arrays, the layout ``cv2.imread``
+gives (and ultralytics works on). OpenCV applies the EXIF orientation, so the array has the
+size Label Studio shows the image at (protocol §9.3); formats OpenCV cannot read fall back to
+Pillow. A task whose image cannot be read gets ``None`` (and a warning naming the URL), never
+an exception.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from prelabel import MediaError
+from prelabel.errors import MediaError
 
 if TYPE_CHECKING:
     from prelabel.media import MediaResolver
 
-__all__ = ["Batch", "ImageArray", "batches", "decode_image", "read_image"]
+__all__ = ["Batch", "ImageArray", "batches", "decode_image", "image_url", "read_image"]
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +56,22 @@ def decode_image(data: bytes) -> ImageArray:
     return np.ascontiguousarray(rgb[..., ::-1])
 
 
+def image_url(task: Mapping[str, Any], key: str) -> str | None:
+    """The task's ``data[key]`` when it is a non-empty string (an image URL), else ``None``."""
+    url = (task.get("data") or {}).get(key)
+    return url if isinstance(url, str) and url else None
+
+
 def read_image(task: Mapping[str, Any], key: str, media: MediaResolver) -> ImageArray | None:
     """The task's image for data key ``key`` (see :func:`decode_image`), or ``None``."""
-    url = (task.get("data") or {}).get(key)
-    if not isinstance(url, str) or not url:
-        log.warning("yolo: task %s has no image in data[%r]", task.get("id"), key)
+    url = image_url(task, key)
+    if url is None:
+        log.warning("task %s has no image in data[%r]", task.get("id"), key)
         return None
     try:
         return decode_image(media.read_bytes(url, task_id=task.get("id")))
     except (MediaError, OSError, ValueError) as exc:
-        log.warning("yolo: task %s: cannot read image %.200s: %s", task.get("id"), url, exc)
+        log.warning("task %s: cannot read image %.200s: %s", task.get("id"), url, exc)
         return None
 
 
@@ -83,6 +89,10 @@ def batches(
 ) -> Iterator[tuple[int, Batch]]:
     """``(start index, images)`` for consecutive batches of ``size`` tasks.
 
+    The first batch is decoded in the calling thread (the model waits for it anyway); each
+    later one is fetched and decoded by a background thread while the caller works on the
+    one before.
+
     Args:
         tasks: the tasks of the call.
         keys: object name → task-data key of every image object a control reads.
@@ -94,7 +104,7 @@ def batches(
         if starts:
             yield 0, _decode(tasks, keys, media)
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="yolo-fetch") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-fetch") as pool:
         current = _decode(tasks[:size], keys, media)  # the model is idle until this is ready
         for n, start in enumerate(starts):
             pending: Future[dict[str, list[ImageArray | None]]] | None = None

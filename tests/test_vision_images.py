@@ -1,7 +1,8 @@
-"""Image decoding: BGR pixels as ultralytics reads files, oriented as Label Studio shows them."""
+"""prelabel.vision.images: BGR pixels as cv2.imread gives them, oriented as Label Studio shows them."""
 
 from __future__ import annotations
 
+import base64
 import io
 import threading
 from pathlib import Path
@@ -13,10 +14,13 @@ from PIL import Image
 
 from prelabel import CoreSettings
 from prelabel.media import MediaResolver
-from prelabel_yolo.images import batches, decode_image
-from prelabel_yolo.synthetic import data_uri
+from prelabel.vision.images import batches, decode_image, image_url, read_image
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
+
+
+def data_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
 def _encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -88,7 +92,7 @@ def test_batches_cover_every_task_in_order(tmp_path: Path, count: int, size: int
 def test_a_single_batch_is_decoded_without_a_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import prelabel_yolo.images as images
+    import prelabel.vision.images as images
 
     threads: list[str] = []
     decode = images._decode
@@ -108,4 +112,18 @@ def test_a_single_batch_is_decoded_without_a_thread(
     threads.clear()
     list(batches(tasks, {"img": "image"}, media, 2))
     # The first batch is needed at once; the next one is fetched while the model runs.
-    assert threads[0] == "MainThread" and threads[1].startswith("yolo-fetch")
+    assert threads[0] == "MainThread" and threads[1].startswith("image-fetch")
+
+
+def test_read_image_gives_none_and_a_warning_for_missing_or_unreadable_images(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    media = MediaResolver(CoreSettings(model_dir=tmp_path))
+    png = data_uri(_encoded(Image.new("RGB", (5, 3)), "PNG"))
+    assert read_image({"id": 1, "data": {"image": png}}, "image", media).shape == (3, 5, 3)
+    assert image_url({"id": 2, "data": {"image": ""}}, "image") is None
+    assert read_image({"id": 2, "data": {}}, "image", media) is None
+    broken = {"id": 3, "data": {"image": "data:image/png;base64,bm90IGFuIGltYWdl"}}
+    assert read_image(broken, "image", media) is None
+    assert "task 2 has no image" in caplog.text
+    assert "task 3: cannot read image" in caplog.text

@@ -1,0 +1,5 @@
+from prelabel.testing import BackendConformance
+
+
+class TestNerConformance(BackendConformance):
+    backend = "ner"
