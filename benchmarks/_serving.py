@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -14,6 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def report(name: str, figures: object) -> None:
+    """Print a benchmark's figures and write them to ``results/<name>.json``."""
+    out = RESULTS / f"{name}.json"
+    out.write_text(json.dumps(figures, indent=2))
+    print(json.dumps(figures, indent=2))
+    print(f"written to {out}")
 
 
 def free_port() -> int:

@@ -8,19 +8,17 @@ that `serve` starts: the default deployment) on a free loopback port and measure
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from _serving import served
+from _serving import report, served
 
 from prelabel import ProjectKey
 from prelabel.testing import make_context
 
-HERE = Path(__file__).parent
 CONFIG = """<View><Text name="text" value="$text"/>
 <Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/></Choices></View>"""
 PROJECT = {"id": 7, "created_at": "2026-11-27T19:23:47.527544Z", "label_config": CONFIG}
@@ -164,10 +162,7 @@ def main() -> None:
             "in_process_median_ms": 1000 * local_med,
             "overhead_ratio": http_med / local_med,
         }
-    out = HERE / "results" / "core.json"
-    out.write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures, indent=2))
-    print(f"written to {out}")
+    report("core", figures)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import copy
+import os
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -184,3 +189,137 @@ def closed_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+PLUGIN = """
+import json, os, time
+from pathlib import Path
+from prelabel.testing.reference import ReferenceBackend
+
+class SlowBackend(ReferenceBackend):
+    name = "slowfit"
+
+    def fit(self, job):
+        control = Path(os.environ["SLOWFIT_DIR"])
+        seen = {"threads": self.threads, "nice": os.nice(0)}
+        (control / f"seen-{os.getpid()}.json").write_text(json.dumps(seen))
+        (control / f"pid-{os.getpid()}").touch()
+        while (control / "hold").exists():
+            time.sleep(0.05)
+        return super().fit(job)
+"""
+
+
+@pytest.fixture
+def plugin_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a process that sees the ``slowfit`` plugin and a fresh model dir.
+
+    ``slowfit`` (a reference backend whose ``fit`` writes its pid, thread count and niceness to
+    ``SLOWFIT_DIR`` and holds while ``SLOWFIT_DIR/hold`` exists) lets tests kill a job process
+    or a worker mid-job.
+    """
+    site = tmp_path / "site"
+    (site / "slowfit-0.1.dist-info").mkdir(parents=True)
+    (site / "slowfit-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: slowfit\nVersion: 0.1\n"
+    )
+    (site / "slowfit-0.1.dist-info" / "entry_points.txt").write_text(
+        "[prelabel.backends]\nslowfit = slowfit_plugin:SlowBackend\n"
+    )
+    (site / "slowfit_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    control = tmp_path / "control"
+    control.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRELABEL_", "LABEL_STUDIO"))}
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(site), env.get("PYTHONPATH", "")]),
+        PRELABEL_MODEL_DIR=str(tmp_path / "models"),
+        PRELABEL_LOG_LEVEL="INFO",
+        SLOWFIT_DIR=str(control),
+    )
+    return env
+
+
+@pytest.fixture
+def start_worker(
+    plugin_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Start ``prelabel worker slowfit`` processes with ``plugin_env`` (as it is at the call);
+    each logs to ``tmp_path/worker-<n>.log``. Stopped at the end, held jobs released first."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        log = (tmp_path / f"worker-{len(started)}.log").open("w")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prelabel", "worker", "slowfit"],
+            env=plugin_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    (Path(plugin_env["SLOWFIT_DIR"]) / "hold").unlink(missing_ok=True)
+    for proc in started:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in started:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- real servers for the scale-out tests (tests/services.py) ----------------------------------
+
+
+def _service(factory: Callable[[], Any]) -> Iterator[Any]:
+    from services import missing_services
+
+    missing = missing_services()
+    if missing:
+        message = f"{', '.join(missing)} not installed: run scripts/install-services"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs them (scripts/setup): never skip there
+        pytest.skip(message)
+    server = factory()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One PostgreSQL cluster for the session; tests take a fresh database each (``pg_url``)."""
+    from services import PostgresServer
+
+    yield from _service(PostgresServer)
+
+
+@pytest.fixture
+def pg_url(postgres_server) -> str:
+    """The URL of a new, empty PostgreSQL database."""
+    url: str = postgres_server.create_database()
+    return url
+
+
+@pytest.fixture
+def redis_server() -> Iterator[Any]:
+    """A redis-server of this test's own (tests stop and restart it)."""
+    from services import RedisServer
+
+    yield from _service(RedisServer)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """moto's S3-compatible server with a ``prelabel`` bucket."""
+    from services import S3Server
+
+    server = S3Server()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -31,6 +31,7 @@ PUBLIC = {
     "prelabel.cli",
     "prelabel.compat",
     "prelabel.config",
+    "prelabel.database",
     "prelabel.errors",
     "prelabel.media",
     "prelabel.metrics",

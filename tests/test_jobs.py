@@ -1,4 +1,7 @@
-"""JobQueue and JobRunner: coalescing, one running job per project, stale requeue, processes."""
+"""JobQueue and JobRunner: coalescing, one running job per project, stale requeue, processes.
+
+The queue's tests run on both engines: the SQLite file and a real PostgreSQL server.
+"""
 
 from __future__ import annotations
 
@@ -24,13 +27,22 @@ A = ProjectKey("1", 1700000000)
 B = ProjectKey("2", 1700000001)
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "prelabel.db"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path: Path) -> Path | str:
+    """The database: a SQLite file, or the URL of a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "prelabel.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+def _target(db: str) -> Path | str:
+    """What a spawned process opens (arguments cross as strings)."""
+    return db if "://" in db else Path(db)
 
 
 @pytest.fixture
-def queue(db: Path) -> JobQueue:
+def queue(db: Path | str) -> JobQueue:
     return JobQueue(db)
 
 
@@ -103,8 +115,15 @@ def test_database_refuses_two_running_jobs_for_a_project(queue, db):
     queue.enqueue(A, reason="e")
     queue.enqueue(A, "other", reason="e")
     queue.claim("w1")
-    with sqlite3.connect(db) as conn, pytest.raises(sqlite3.IntegrityError):
-        conn.execute("UPDATE jobs SET status = 'running' WHERE status = 'queued'")
+    sql = "UPDATE jobs SET status = 'running' WHERE status = 'queued'"
+    if isinstance(db, str):
+        import psycopg
+
+        with psycopg.connect(db) as conn, pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute(sql)
+    else:
+        with sqlite3.connect(db) as conn, pytest.raises(sqlite3.IntegrityError):
+            conn.execute(sql)
 
 
 def test_finish_get_list_counts(queue):
@@ -216,7 +235,7 @@ def test_queue_shares_the_store_database(tmp_path):
     ProjectStore(tmp_path)
     with sqlite3.connect(store.db_path) as conn:
         rows = dict(conn.execute("SELECT component, version FROM schema_versions"))
-    assert rows == {"store": 1, "jobs": 2}
+    assert rows == {"store": 1, "jobs": 3}
     assert queue.counts()["queued"] == 1
 
 
@@ -289,7 +308,7 @@ def test_heartbeat_thread_beats_during_a_long_handler(db):
 
 
 def _claim_until_empty(db: str, worker: str, start_at: float) -> tuple[int, list[tuple]]:
-    queue = JobQueue(Path(db))
+    queue = JobQueue(_target(db))
     spans = []
     time.sleep(max(0.0, start_at - time.time()))  # all workers start claiming together
     deadline = time.monotonic() + 30
@@ -327,7 +346,7 @@ def test_processes_claim_each_job_once_and_one_per_project(queue, db, pool):
 
 
 def _enqueue_many(db: str, n: int) -> None:
-    queue = JobQueue(Path(db))
+    queue = JobQueue(_target(db))
     for _ in range(n):
         queue.enqueue(A, reason="ANNOTATION_CREATED")
 

@@ -15,7 +15,8 @@ import pytest
 from werkzeug.wrappers import Request, Response
 
 from prelabel._ls import client as lsclient
-from prelabel._ls.client import LabelStudioClient, decode_jwt, safe_url
+from prelabel._ls.client import LabelStudioClient, decode_jwt
+from prelabel._ls.redact import safe_url
 from prelabel.errors import UpstreamError
 
 

@@ -197,9 +197,9 @@ def test_a_store_from_before_labels_were_kept_still_reports(tmp_path):
     import sqlite3
 
     from prelabel._engine.acceptance import _SCHEMA
-    from prelabel._engine.db import Database
+    from prelabel.database import SqliteDatabase
 
-    Database(tmp_path / "prelabel.db").migrate("acceptance", _SCHEMA[:1])  # schema 1
+    SqliteDatabase(tmp_path / "prelabel.db").migrate("acceptance", _SCHEMA[:1])  # schema 1
     with sqlite3.connect(tmp_path / "prelabel.db") as db:
         db.execute("INSERT INTO served VALUES ('4.5', '1', 'm-1', 0, '[]', 1.0)")
         db.execute("INSERT INTO acceptance VALUES ('4.5', '9', '1', 'm-1', 'preannotated',"

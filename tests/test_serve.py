@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from prelabel._engine.liveness import pid_alive
 from prelabel.threads import cpu_cores
 
 CONFIG = """<View><Text name="text" value="$text"/>
@@ -167,8 +168,16 @@ def test_the_training_worker_is_supervised_and_reported_in_health(serve):
     while not [p for p in training_workers(proc.pid) if p != worker]:
         assert time.monotonic() < deadline, "the worker was not restarted"
         time.sleep(0.2)
-    assert client.get("/health").json()["training"]["trains"] is True
-    assert "prelabel_training_workers" in client.get("/metrics").text
+    while (training := client.get("/health").json()["training"])["workers"] != 1:
+        assert time.monotonic() < deadline, training  # the new worker reports itself
+        time.sleep(0.2)
+    assert "problem" not in training
+    (gauge,) = [
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("prelabel_training_workers ")
+    ]
+    assert float(gauge.rsplit(" ", 1)[1]) == 1.0
 
 
 def test_a_backend_that_does_not_train_gets_no_training_process(serve):
@@ -176,3 +185,17 @@ def test_a_backend_that_does_not_train_gets_no_training_process(serve):
     assert client.get("/health").json()["training"] == {"trains": False}
     assert training_workers(proc.pid) == []
     assert len(children(proc.pid)) == 2  # the two gunicorn workers, nothing else
+
+
+def test_kill_9_of_the_server_takes_every_child_with_it(serve):
+    _, proc = serve("textcls")
+    deadline = time.monotonic() + 30
+    while len(kids := children(proc.pid)) < 3:  # two gunicorn workers and the training worker
+        assert time.monotonic() < deadline, kids
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)  # no clean-up runs in the master
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while alive := [pid for pid in kids if pid_alive(pid)]:
+        assert time.monotonic() < deadline, f"orphans outlived the server: {alive}"
+        time.sleep(0.2)

@@ -19,6 +19,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
+from prelabel._engine.telemetry import MAX_DROPPED_SERIES, Telemetry
 from prelabel.backend import Evaluation, TrainJob, TrainResult
 from prelabel.project import ProjectKey
 from prelabel.results import Prediction
@@ -462,6 +463,21 @@ def test_rollback_without_previous_version_is_404(client):
     json_error(client.post(f"/projects/{PROJECT}/rollback"), 404)
 
 
+def test_rollback_to_a_named_version_over_http(make_app):
+    client = make_app().test_client()
+    runtime = client.application.extensions["prelabel"]
+    key = ProjectKey.parse(PROJECT)
+    for _ in range(3):
+        with runtime.store.new_version_dir(key) as workdir:
+            runtime.store.promote(key, workdir, name_prefix="reference", metrics={})
+    named = client.post(f"/projects/{PROJECT}/rollback", json={"version": "reference-1"})
+    assert named.get_json()["model_version"] == "reference-1"
+    by_query = client.post(f"/projects/{PROJECT}/rollback?version=reference-3")
+    assert by_query.get_json()["model_version"] == "reference-3"
+    unknown = json_error(client.post(f"/projects/{PROJECT}/rollback", json={"version": "x"}), 404)
+    assert "reference-3, reference-2, reference-1" in unknown["message"]
+
+
 def test_unknown_job_is_404(client):
     json_error(client.get("/jobs/train-1-9999"), 404)
 
@@ -753,6 +769,40 @@ def test_metrics_are_prometheus_text(client, ls_request, text_predict):
     assert value("prelabel_predictions_total", backend="reference", outcome="empty") == 1
     for status in ("queued", "running", "succeeded", "failed"):
         assert value("prelabel_jobs", status=status) == 0
+
+
+def test_what_a_backend_drops_reaches_metrics_by_reason_and_name(make_app, text_predict):
+    class Dropping(ReferenceBackend):
+        def predict(self, tasks, ctx):
+            ctx.count_dropped("unmapped", "MISC", 2)
+            ctx.count_dropped("unmapped", "never", 0)
+            return super().predict(tasks, ctx)
+
+    client = make_app(Dropping()).test_client()
+    assert client.post("/predict", json=text_predict([(1, "so positive")])).status_code == 200
+    assert client.post("/predict", json=text_predict([(2, "negative")])).status_code == 200
+    samples = [
+        (s.labels, s.value)
+        for family in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True))
+        for s in family.samples
+        if s.name == "prelabel_dropped_total"
+    ]
+    assert samples == [({"backend": "reference", "reason": "unmapped", "name": "MISC"}, 4)]
+
+
+def test_dropped_series_are_capped_and_the_rest_summed_as_other():
+    telemetry = Telemetry("b", job_counts=dict)
+    for i in range(MAX_DROPPED_SERIES + 5):
+        telemetry.count_dropped("unmapped", f"tag{i}", 1)
+    telemetry.count_dropped("unmapped", "tag0", 1)  # a known series keeps its name
+    samples = {
+        s.labels["name"]: s.value
+        for family in text_string_to_metric_families(telemetry.render().decode())
+        for s in family.samples
+        if s.name == "prelabel_dropped_total"
+    }
+    assert len(samples) == MAX_DROPPED_SERIES + 1
+    assert samples["tag0"] == 2 and samples["other"] == 5
 
 
 def test_request_over_max_request_mb_is_413_json(make_app, text_predict):

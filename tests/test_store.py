@@ -1,10 +1,12 @@
-"""ProjectStore: setup data, versions (promotion, crash safety, rollback, prune), the cache."""
+"""ProjectStore: setup data, versions (promotion, crash safety, rollback, prune), the cache.
+
+Every test runs on both engines: the SQLite file and a real PostgreSQL server.
+"""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -19,9 +21,20 @@ KEY = ProjectKey("12", 1795807427)
 OTHER = ProjectKey("12", 1800000000)  # same id after an LS database reset
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> ProjectStore:
-    return ProjectStore(tmp_path / "models")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path: Path) -> ProjectStore:
+    database = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    return ProjectStore(tmp_path / "models", database=database)
+
+
+def reopen(store: ProjectStore) -> ProjectStore:
+    """Another process's view of the same store (same directory and database)."""
+    return ProjectStore(store.root, database=_database(store))
+
+
+def _database(store: ProjectStore) -> str | None:
+    database = store.database
+    return getattr(database, "url", None)
 
 
 @pytest.fixture
@@ -44,8 +57,7 @@ def served(store: ProjectStore, key: ProjectKey = KEY) -> str:
 
 
 def sql(store: ProjectStore, query: str) -> list[tuple]:
-    with sqlite3.connect(store.db_path) as conn:
-        return conn.execute(query).fetchall()
+    return [tuple(row) for row in store.database.execute(query)]
 
 
 # -- setup data ------------------------------------------------------------------------------
@@ -109,9 +121,10 @@ def test_counters(store):
 
 
 def test_schema_version_recorded_and_reopen_is_idempotent(store):
-    ProjectStore(store.root)
+    reopen(store)
     assert sql(store, "SELECT version FROM schema_versions WHERE component = 'store'") == [(1,)]
-    assert sql(store, "PRAGMA journal_mode") == [("wal",)]
+    if store.database.dialect == "sqlite":
+        assert sql(store, "PRAGMA journal_mode") == [("wal",)]
 
 
 # -- versions --------------------------------------------------------------------------------
@@ -136,7 +149,7 @@ def test_promote_renames_workdir_and_rotates_statuses(store):
 
 
 def test_a_promotion_is_served_by_every_worker_at_once(store):
-    other_worker = ProjectStore(store.root)
+    other_worker = reopen(store)
     assert other_worker.current_version(KEY) is None
     promote(store, content="one")
     assert served(other_worker) == "one"
@@ -196,6 +209,47 @@ def test_rollback_steps_back_through_history(store):
     assert promote(store).name == "m-4"
 
 
+def test_rollback_to_a_named_version(store):
+    for content in ("one", "two", "three", "four"):
+        promote(store, content=content)
+    assert store.rollback(KEY, to="m-1").name == "m-1"  # not m-3, the previous one
+    assert served(store) == "one"
+    # Nothing older is left to go back to; the versions it skipped stay retired.
+    assert [v.status for v in store.versions(KEY)] == ["retired"] * 3 + ["current"]
+    assert store.rollback(KEY, to="m-3").name == "m-3"  # forward again, by name
+    assert served(store) == "three"
+    assert store.rollback(KEY).name == "m-2"  # then back step by step
+    assert store.rollback(KEY, to="m-2").name == "m-2"  # naming the current one: no change
+
+
+def test_rollback_to_an_unservable_name_is_not_found_and_lists_the_servable(store):
+    promote(store, content="one")
+    store.record_rejected(KEY, name_prefix="m", metrics={})
+    promote(store, content="three")
+    for name in ("m-2", "m-9", "other"):
+        with pytest.raises(NotFound, match=r"no version .* \(it serves m-3; .*: m-3, m-1\)"):
+            store.rollback(KEY, to=name)
+    assert served(store) == "three"
+
+
+def test_work_dirs_of_killed_trainings_go_at_the_next_start(store, spawn):
+    child = spawn.Process(target=_open_work_dir_and_die, args=(str(store.root),))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 4
+    (orphan,) = (store.root / "tmp").iterdir()  # left by the killed process
+    with store.new_version_dir(KEY) as mine:  # a training of a live process
+        ProjectStore(store.root)  # a restart, or the next job process
+        assert not orphan.exists()  # not after two days: its process is gone
+        assert mine.is_dir()
+
+
+def _open_work_dir_and_die(root: str) -> None:
+    with ProjectStore(Path(root)).new_version_dir(KEY) as workdir:
+        (workdir / "epoch-1.pt").write_text("half a model")
+        os._exit(4)
+
+
 def test_rollback_without_versions_is_not_found(store):
     with pytest.raises(NotFound, match="no trained version"):
         store.rollback(KEY)
@@ -242,9 +296,9 @@ def test_failure_after_rename_before_commit_keeps_served_version(store, monkeypa
     assert promote(store, content="next").name == "m-2"
 
 
-def _promote_and_die(root: str) -> None:
+def _promote_and_die(root: str, database: str | None) -> None:
     # Runs in a spawned child: the process dies right after the rename, before the commit.
-    store = ProjectStore(Path(root))
+    store = ProjectStore(Path(root), database=database)
     real_replace = os.replace
 
     def replace_then_die(src, dst):
@@ -257,7 +311,7 @@ def _promote_and_die(root: str) -> None:
 
 def test_process_crash_between_rename_and_commit(store, spawn):
     v1 = promote(store, content="served")
-    child = spawn.Process(target=_promote_and_die, args=(str(store.root),))
+    child = spawn.Process(target=_promote_and_die, args=(str(store.root), _database(store)))
     child.start()
     child.join(30)
     assert child.exitcode == 3
@@ -269,18 +323,20 @@ def test_process_crash_between_rename_and_commit(store, spawn):
     assert served(store) == "fresh"
     # ... and a restart removes orphans nobody promotes over.
     (orphan.parent / "9").mkdir()
-    ProjectStore(store.root)
+    reopen(store)
     assert sorted(p.name for p in orphan.parent.iterdir()) == ["1", "2"]
 
 
-def _promote_many(root: str, worker: int, n: int) -> list[str]:
-    store = ProjectStore(Path(root))  # its start-up cleanup races the others' promotions
+def _promote_many(root: str, database: str | None, worker: int, n: int) -> list[str]:
+    # Its start-up cleanup races the others' promotions.
+    store = ProjectStore(Path(root), database=database)
     return [promote(store, content=f"{worker}-{i}").name for i in range(n)]
 
 
 def test_concurrent_promotions_across_processes(store, spawn):
     with spawn.Pool(4) as pool:
-        results = pool.starmap(_promote_many, [(str(store.root), w, 5) for w in range(4)])
+        args = [(str(store.root), _database(store), w, 5) for w in range(4)]
+        results = pool.starmap(_promote_many, args)
     names = sorted(name for names in results for name in names)
     assert names == sorted(f"m-{i}" for i in range(1, 21))
     statuses = [v.status for v in store.versions(KEY)]
@@ -402,7 +458,7 @@ def test_everything_survives_a_restart(store):
     promote(store, content="two")
     store.upsert_annotation(KEY, task=task(1), annotation=ann(10, 1))
     store.bump(KEY, "ANNOTATION_CREATED")
-    reopened = ProjectStore(store.root)
+    reopened = reopen(store)
     assert reopened.project(KEY) == store.project(KEY)
     assert reopened.versions(KEY) == store.versions(KEY)
     assert served(reopened) == "two"

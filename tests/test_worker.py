@@ -10,81 +10,28 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
-import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+from services import seed_slowfit_project, wait_until
 
 from prelabel._engine.jobs import Job, JobQueue
-from prelabel._engine.liveness import WorkerRegistry, pid_alive
+from prelabel._engine.liveness import WorkerRegistry, pid_alive, pid_started_at
 from prelabel._engine.store import ProjectStore
 from prelabel._engine.supervisor import Supervisor
 from prelabel.project import ProjectKey
 from prelabel.threads import TRAIN_NICENESS
 
 KEY = ProjectKey("3", 1700000000)
-CONFIG = """<View><Text name="text" value="$text"/>
-<Choices name="c" toName="text"><Choice value="A"/><Choice value="B"/></Choices></View>"""
-
-PLUGIN = """
-import json, os, time
-from pathlib import Path
-from prelabel.testing.reference import ReferenceBackend
-
-class SlowBackend(ReferenceBackend):
-    name = "slowfit"
-
-    def fit(self, job):
-        control = Path(os.environ["SLOWFIT_DIR"])
-        seen = {"threads": self.threads, "nice": os.nice(0)}
-        (control / f"seen-{os.getpid()}.json").write_text(json.dumps(seen))
-        (control / f"pid-{os.getpid()}").touch()
-        while (control / "hold").exists():
-            time.sleep(0.05)
-        return super().fit(job)
-"""
-
-
-@pytest.fixture
-def plugin_env(tmp_path: Path) -> dict[str, str]:
-    """The environment of a process that sees the ``slowfit`` plugin and a fresh model dir."""
-    site = tmp_path / "site"
-    (site / "slowfit-0.1.dist-info").mkdir(parents=True)
-    (site / "slowfit-0.1.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: slowfit\nVersion: 0.1\n"
-    )
-    (site / "slowfit-0.1.dist-info" / "entry_points.txt").write_text(
-        "[prelabel.backends]\nslowfit = slowfit_plugin:SlowBackend\n"
-    )
-    (site / "slowfit_plugin.py").write_text(textwrap.dedent(PLUGIN))
-    control = tmp_path / "control"
-    control.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRELABEL_", "LABEL_STUDIO"))}
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(site), env.get("PYTHONPATH", "")]),
-        PRELABEL_MODEL_DIR=str(tmp_path / "models"),
-        PRELABEL_LOG_LEVEL="INFO",
-        SLOWFIT_DIR=str(control),
-    )
-    return env
 
 
 def _store(env: dict[str, str]) -> ProjectStore:
     store = ProjectStore(Path(env["PRELABEL_MODEL_DIR"]))
-    store.remember_setup(
-        KEY, extra_params={}, hostname=None, access_token=None, label_config=CONFIG
-    )
-    tasks = [
-        {"id": i, "data": {"text": f"{word} {i}"}, "annotations": [{"id": i, "result": [
-            {"from_name": "c", "to_name": "text", "type": "choices", "value": {"choices": [label]}}
-        ]}]}
-        for i, (word, label) in enumerate([("good", "A"), ("bad", "B")] * 3)
-    ]  # fmt: skip
-    store.replace_annotations(KEY, tasks)
+    seed_slowfit_project(store, KEY)
     return store
 
 
@@ -92,40 +39,8 @@ def _queue(env: dict[str, str]) -> JobQueue:
     return JobQueue(Path(env["PRELABEL_MODEL_DIR"]) / "prelabel.db")
 
 
-@pytest.fixture
-def start_worker(
-    plugin_env: dict[str, str], tmp_path: Path
-) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"worker-{len(started)}.log").open("w")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prelabel", "worker", "slowfit"],
-            env=plugin_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def _wait(what: Callable[[], object], timeout: float = 60.0) -> object:
-    deadline = time.monotonic() + timeout
-    while not (found := what()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return found
-
-
 def _job_pid(control: Path) -> int:
-    found = _wait(lambda: sorted(control.glob("pid-*")))
+    found = wait_until(lambda: sorted(control.glob("pid-*")))
     assert isinstance(found, list)
     return int(found[-1].name.removeprefix("pid-"))
 
@@ -144,7 +59,7 @@ def _held_job(
 
 
 def _finished(queue: JobQueue, job: Job) -> Job:
-    done = _wait(lambda: (j := queue.get(job.id)).status not in ("queued", "running") and j)
+    done = wait_until(lambda: (j := queue.get(job.id)).status not in ("queued", "running") and j)
     assert isinstance(done, Job)
     return done
 
@@ -189,7 +104,7 @@ def test_a_dead_workers_job_is_recovered_at_once_by_the_next_worker(plugin_env, 
     queue, job, worker, child = _held_job(plugin_env, start_worker)
     worker.kill()  # kill -9: no clean-up runs in the worker
     worker.wait()
-    _wait(lambda: not pid_alive(child), timeout=10)  # the job process died with its worker
+    wait_until(lambda: not pid_alive(child), timeout=10)  # the job process died with its worker
     assert queue.get(job.id).status == "running"  # what a restart finds
     (Path(plugin_env["SLOWFIT_DIR"]) / "hold").unlink()
     start_worker()
@@ -210,11 +125,27 @@ def test_the_supervisor_restarts_a_dead_child_and_stops_it():
     )
     supervisor.start()
     try:
-        first = _wait(lambda: supervisor.pid)
+        first = wait_until(lambda: supervisor.pid)
         assert isinstance(first, int)
         os.kill(first, signal.SIGKILL)
-        second = _wait(lambda: (pid := supervisor.pid) != first and pid)
+        second = wait_until(lambda: (pid := supervisor.pid) != first and pid)
         assert isinstance(second, int) and supervisor.restarts == 1
     finally:
         supervisor.stop(timeout=5)
     assert not pid_alive(second)
+
+
+def test_a_reused_pid_does_not_keep_a_dead_workers_jobs(tmp_path: Path) -> None:
+    # After a container restart the new processes get the old pids: a registered worker whose
+    # pid now belongs to a younger process is gone, and its jobs are recovered at once.
+    registry = WorkerRegistry(tmp_path / "prelabel.db")
+    me = os.getpid()
+    old, current = f"host:{me}:old", f"host:{me}:now"
+    for worker_id in (old, current):
+        registry.beat(worker_id)
+    with registry._db.write() as conn:
+        conn.execute("UPDATE workers SET host = ?", (socket.gethostname(),))
+        conn.execute("UPDATE workers SET started_at = started_at - 3600 WHERE id = ?", (old,))
+    started = pid_started_at(me)
+    assert started is not None and started < time.time()
+    assert registry.dead_on_this_host() == [old]

@@ -13,6 +13,8 @@ import pytest
 
 from prelabel import Prediction
 from prelabel.config import LabelConfig
+from prelabel.errors import InvalidExtraParams
+from prelabel.testing import make_context
 from prelabel_llm import LlmBackend
 from prelabel_llm.fake import Reply
 from prelabel_llm.store import Store
@@ -331,11 +333,31 @@ def test_the_api_key_is_never_logged(fake, predict, caplog, api_key):
     assert api_key not in repr(LlmBackend.load_settings(api_key=api_key))
 
 
-def test_no_key_for_a_hosted_provider_is_a_clear_error(predict, fake, caplog, monkeypatch):
+def test_no_key_for_a_hosted_provider_is_a_clear_error(fake, caplog, monkeypatch, tmp_path):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    out = predict([task(1, "x")], config=SENTIMENT, api_key=None, base_url=None)
-    assert out[0].result == [] and fake.calls == []
+    backend = LlmBackend(LlmBackend.load_settings(api_key=None, base_url=None))
+    ctx = make_context(backend, SENTIMENT, media=tmp_path)
+    out = backend.predict([task(1, "x")], ctx)
+    assert out[0].result == [] and fake.calls == []  # type: ignore[union-attr]
     assert "no API key for openai: set PRELABEL_LLM_API_KEY" in caplog.text
+
+
+@pytest.mark.parametrize("key", ["base_url", "state_dir", "api_key"])
+def test_a_project_may_not_choose_where_the_key_goes_or_what_is_written(
+    predict, fake, tmp_path, key
+):
+    # Whoever reaches /setup sets extra_params: the server's key must not follow base_url to
+    # their host, state_dir must not create files where they say, and keys stay out of LS's
+    # project settings (issue #13).
+    elsewhere = {
+        "base_url": "http://127.0.0.1:9/v1",
+        "state_dir": str(tmp_path / "theirs"),
+        "api_key": "sk-project-own",
+    }
+    with pytest.raises(InvalidExtraParams, match=f"may not set {key}.*PRELABEL_LLM_{key.upper()}"):
+        predict([task(1, "I love it")], config=SENTIMENT, **{key: elsewhere[key]})
+    assert fake.calls == [] and not (tmp_path / "theirs").exists()
+    assert LlmBackend.Settings.server_only() == {"base_url", "api_key", "state_dir"}
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -354,18 +376,18 @@ def test_setup_without_a_key_fails_with_the_reason_label_studio_shows(
     env = "OPENAI_API_KEY" if provider == "openai" else "ANTHROPIC_API_KEY"
     reason = (
         f"The llm backend cannot predict: no API key for {provider}: set PRELABEL_LLM_API_KEY "
-        f"(or {env}), or api_key in the project's extra_params; OpenAI-compatible local servers "
-        "need only base_url."
+        f"(or {env}) in the backend's environment; OpenAI-compatible local servers need only "
+        "PRELABEL_LLM_BASE_URL."
     )
 
     refused = client.post("/setup", json={**setup, "extra_params": None})
 
     # What LS shows at Connect Model: "500 Server Error: <reason> for url: …/setup".
     assert refused.status == f"500 {reason}"
-    # A key, or a local server, in the project's extra_params (LS's form sends a string).
+    # Not from the project's extra_params (LS's form sends a string): keys and endpoints are
+    # server-only.
     for extra in ('{"api_key": "sk-project"}', json.dumps({"base_url": fake.openai_url})):
-        accepted = client.post("/setup", json={**setup, "extra_params": extra})
-        assert accepted.status_code == 200, accepted.get_data(as_text=True)
+        assert client.post("/setup", json={**setup, "extra_params": extra}).status_code == 422
     monkeypatch.setenv(env, "sk-env")
     assert client.post("/setup", json={**setup, "extra_params": None}).status_code == 200
 

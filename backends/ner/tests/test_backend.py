@@ -3,6 +3,7 @@
 import base64
 import itertools
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -82,9 +83,11 @@ def test_tags_map_by_predicted_values_and_case_insensitive_name_unmapped_are_cou
     backend, tmp_path
 ):
     text, _ = SENTENCES[3]
-    (prediction,) = backend.predict(
-        [{"id": 1, "data": {"text": text}}], context(backend, tmp_path, MAPPED)
+    reported: list[tuple[str, str, int]] = []
+    ctx = replace(
+        context(backend, tmp_path, MAPPED), on_dropped=lambda *drop: reported.append(drop)
     )
+    (prediction,) = backend.predict([{"id": 1, "data": {"text": text}}], ctx)
     found = {
         (r.from_name, r.value["start"], r.value["end"], r.value["labels"][0])
         for r in prediction.result
@@ -92,6 +95,13 @@ def test_tags_map_by_predicted_values_and_case_insensitive_name_unmapped_are_cou
     assert found == {("who", 0, 12, "Human"), ("where", 36, 42, "loc")}
     # ORG has a label in neither control: dropped, counted once per control.
     assert backend.stats.unmapped["ORG"] == 2
+    # /metrics gets the same counts, per control (PER is not a "where" label).
+    assert sorted(reported) == [
+        ("unmapped", "LOC", 1),
+        ("unmapped", "ORG", 1),
+        ("unmapped", "ORG", 1),
+        ("unmapped", "PER", 1),
+    ]
 
 
 def test_one_prediction_per_task_always(backend, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,27 @@ def test_weights_resolve_only_inside_the_model_dir(model_dir: Path) -> None:
         resolve_weights("yolov8s.pt", model_dir)
     assert str(model_dir / "yolov8s.pt") in str(missing.value)
     assert "YOLO_OFFLINE" in str(missing.value)
+
+
+@pytest.mark.parametrize(
+    "name", ["media-cache/ab/evil.pt", "projects/1_2/data/x.pt", "tmp/work-1/best.pt"]
+)
+def test_weights_are_never_read_from_what_prelabel_writes(model_dir: Path, name: str) -> None:
+    # A task URL ending in .pt lands in the media cache under a name anyone can compute;
+    # a label config's model_path pointing there would unpickle a caller's file.
+    planted = model_dir / name
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_bytes(b"not weights")
+    try:
+        with pytest.raises(BackendLoadError, match="never weights"):
+            resolve_weights(name, model_dir)
+    finally:
+        planted.unlink()
+
+
+def test_path_like_settings_are_server_only() -> None:
+    assert {"train_options"} <= YoloBackend.Settings.server_only()
+    assert "detect_model" not in YoloBackend.Settings.server_only()  # resolved as above
 
 
 def test_load_reads_only_the_preloaded_model() -> None:
@@ -98,6 +121,30 @@ def test_threshold_reaches_ultralytics_and_batches_match_single_images(tmp_path:
         assert ours == pytest.approx(sorted(found.conf.tolist()), abs=1e-3)
         single = backend.predict([task], ctx)[0]
         assert len(single.result) == len(prediction.result)
+
+
+def test_classes_without_a_label_are_reported_to_metrics_per_class(tmp_path: Path) -> None:
+    from ultralytics import YOLO
+
+    backend = _backend()
+    reported: list[tuple[str, str, int]] = []
+    # Untrained, every box's best class is the first one, "person": leave it without a label.
+    vehicles_only = BOXES.replace('<Label value="Person"/>', "")
+    ctx = replace(
+        make_context(backend, vehicles_only.format(conf=1e-5), media=tmp_path),
+        on_dropped=lambda *drop: reported.append(drop),
+    )
+    png, _ = _images(1)[0]
+    (prediction,) = backend.predict([{"id": 1, "data": {"image": data_uri(png)}}], ctx)
+
+    path = tmp_path / "image.png"
+    path.write_bytes(png)
+    found = YOLO(backend.models.loaded[0]).predict(str(path), conf=1e-5, verbose=False)[0]
+    classes = [found.names[int(c)] for c in found.boxes.cls]
+    dropped = Counter(c for c in classes if c not in {"car", "truck"})
+    assert dropped
+    assert sorted(reported) == sorted(("unmapped", c, n) for c, n in dropped.items())
+    assert len(prediction.result) == len(classes) - sum(dropped.values())
 
 
 def test_fine_tuned_weights_are_lru_bounded(model_dir: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from prelabel.annotations import judged_result, unannotated
 from prelabel.config import LabelCoverage
+from prelabel.database import Database
 from prelabel.errors import UnsupportedConfig
 from prelabel.metrics.agreement import agreement
 from prelabel.project import ProjectKey
@@ -36,6 +37,14 @@ __all__ = [
 ]
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+#: Receives ``(reason, name, count)`` for what a backend found but could not show LS.
+DropCounter = Callable[[str, str, int], None]
+
+
+def _count_nothing(reason: str, name: str, count: int) -> None:
+    """Contexts built outside a server (tests, scripts) count nowhere."""
+
 
 #: What ``predict`` returns for one task: one prediction, or several (LS stores each).
 TaskPredictions = Prediction | Sequence[Prediction]
@@ -66,6 +75,10 @@ class Context:
         data_dir: the project's own directory for backend data (caches, indexes); it exists.
         interaction: ``params.context.result`` of an interactive call (clicks, boxes), else empty.
         params: the rest of the request's ``params`` (``login``/``password`` for task URLs).
+        shared_database: the database every replica and worker shares (PostgreSQL, with
+            ``PRELABEL_DATABASE_URL``), for backend state they must all see (budgets, caches);
+            ``None`` on the embedded default, where ``data_dir`` is just as shared.
+        on_dropped: where :meth:`count_dropped` reports to (the server's ``/metrics``).
     """
 
     project: ProjectKey
@@ -78,6 +91,18 @@ class Context:
     data_dir: Path
     interaction: Sequence[Mapping[str, Any]] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
+    shared_database: Database | None = None
+    on_dropped: DropCounter = _count_nothing
+
+    def count_dropped(self, reason: str, name: str, count: int = 1) -> None:
+        """Count what the model found but the result leaves out, for ``/metrics``.
+
+        Shown as ``prelabel_dropped_total{backend, reason, name}``; e.g. a model's tag or class
+        that maps to no label in the config: ``count_dropped("unmapped", "MISC", 3)``. Keep
+        ``reason`` to a few fixed words; ``name`` comes from the model's own vocabulary.
+        """
+        if count > 0:
+            self.on_dropped(reason, name, count)
 
 
 @dataclass

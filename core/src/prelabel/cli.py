@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from prelabel._logging import setup_logging
 from prelabel.errors import PrelabelError
 from prelabel.registry import discover
 from prelabel.threads import use_passive_waits
@@ -25,13 +26,6 @@ __all__ = ["main"]
 NAME_HELP = (
     "Backend name (an installed plugin); default: PRELABEL_BACKEND or the only one installed."
 )
-
-
-def _setup_logging() -> None:
-    level = os.environ.get("PRELABEL_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every URL at INFO, presigned signatures included: keep it to warnings.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,7 +64,7 @@ def serve(
 ) -> None:
     """Serve a backend to Label Studio (gunicorn; --dev for Flask's server); what it needs is
     checked first, so a mistake is one line on stderr and exit status 2."""
-    _setup_logging()
+    setup_logging()
     if name:
         os.environ["PRELABEL_BACKEND"] = name
     # Torch backends divide the CPU's threads among the serving workers; gunicorn itself reads
@@ -131,12 +125,14 @@ def serve(
 def worker(name: str | None) -> None:
     """Run training jobs, each in its own process (`serve` starts one worker; run your own
     with PRELABEL_JOB_RUNNER=external)."""
-    _setup_logging()
+    setup_logging()
+    from prelabel._engine.diskcheck import require_writable
     from prelabel._engine.runtime import make_backend
     from prelabel._engine.worker import run_worker
     from prelabel.settings import CoreSettings, load_settings
 
     settings = load_settings(CoreSettings)
+    require_writable(settings.model_dir)
     backend = make_backend(name, settings)  # validates the plugin and its settings now
     click.echo(f"prelabel worker for {backend.name}: waiting for jobs in {settings.model_dir}")
     run_worker(backend.name, settings)
@@ -193,7 +189,7 @@ def predict(
             "An LS export does not carry its labeling config: give --label-config FILE "
             "(Settings → Labeling Interface → Code in LS), or --project ID to read it from LS."
         )
-    _setup_logging()
+    setup_logging()
     from prelabel._engine.bulk_run import PredictCommand
 
     command = PredictCommand(project_id, export_file, out, label_config, not all_tasks)
@@ -368,8 +364,8 @@ def start(
     dev: bool,
 ) -> None:
     """Serve DIRECTORY/model.py (a LabelStudioMLBase model) without installing it."""
-    _setup_logging()
-    from prelabel._server.preflight import check_address
+    setup_logging()
+    from prelabel._server.preflight import check_address, warn_if_open
     from prelabel.compat.server import make_app, run_gunicorn
     from prelabel.settings import CoreSettings, load_settings
 
@@ -383,6 +379,7 @@ def start(
     if model_dir is not None:
         overrides["model_dir"] = model_dir.resolve()
     settings = load_settings(CoreSettings, **overrides)
+    warn_if_open(settings, host)
     # Model code written for the SDK saves its files under $MODEL_DIR.
     os.environ["MODEL_DIR"] = str(settings.model_dir)
     if dev:
@@ -437,8 +434,10 @@ def report(model_dir: Path | None, export: Path | None, project: str | None, out
     else:
         from prelabel.settings import CoreSettings, load_settings
 
-        root = model_dir or load_settings(CoreSettings).model_dir
-        reports = report_from_store(root, project)
+        settings = load_settings(CoreSettings)
+        reports = report_from_store(
+            model_dir or settings.model_dir, project, database_url=settings.database_url
+        )
     click.echo(f"Wrote {write_report(reports, output)} ({len(reports)} project(s)).")
 
 

@@ -11,10 +11,10 @@ reads it). Everything else (``View``, ``Header``, ``Style``, HTML) is layout and
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from types import MappingProxyType
 from xml.etree.ElementTree import Element, ParseError
 
@@ -153,9 +153,45 @@ def _build_control(draft: _ControlDraft, objects: Mapping[str, ObjectTag]) -> Co
     )
 
 
-@lru_cache(maxsize=256)
-def _parse_cached(xml: str) -> LabelConfig:
-    return LabelConfig.parse(xml)
+class _ParseCache:
+    """Parsed configs, most recently used first, bounded by the size of their XML.
+
+    Bounded by bytes, not entries: configs come from callers, and 256 configs of 4 MB each
+    held a gigabyte. A parsed config takes about twice its XML in memory.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, LabelConfig] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, xml: str) -> LabelConfig:
+        with self._lock:
+            found = self._entries.get(xml)
+            if found is not None:
+                self._entries.move_to_end(xml)
+                return found
+        parsed = LabelConfig.parse(xml)  # outside the lock: parsing a big config takes a while
+        if len(xml) > self.max_bytes // 4:
+            return parsed  # one config may not push out all the others
+        with self._lock:
+            if xml not in self._entries:
+                self._entries[xml] = parsed
+                self._bytes += len(xml)
+            while self._bytes > self.max_bytes:
+                old, _ = self._entries.popitem(last=False)
+                self._bytes -= len(old)
+        return parsed
+
+    @property
+    def size(self) -> int:
+        """Bytes of XML held."""
+        return self._bytes
+
+
+#: 32 MB of XML: hundreds of real configs (a few KB each), a few dozen huge ones.
+_CACHE = _ParseCache(max_bytes=32 * 1024 * 1024)
 
 
 @dataclass(frozen=True)
@@ -203,8 +239,8 @@ class LabelConfig:
 
     @classmethod
     def cached(cls, xml: str) -> LabelConfig:
-        """Like :meth:`parse`, memoised for the 256 most recent configs."""
-        return _parse_cached(xml)
+        """Like :meth:`parse`, memoised for recent configs (32 MB of XML at most)."""
+        return _CACHE.get(xml)
 
     def controls_of(self, *tags: str) -> list[Control]:
         """Controls whose tag is one of ``tags`` (case-insensitive), in document order."""

@@ -9,12 +9,16 @@
     ├── BackendLoadError               a plugin failed to import, validate or load()            500
     ├── BadRequest                     the request body is not what Label Studio sends          400
     ├── Unauthorized                   missing or wrong credentials                              401
+    ├── Forbidden                      understood but refused (e.g. another LS for a project)    403
     ├── UnsupportedConfig              the labeling config has nothing this backend can fill    422
     ├── NotFound                       unknown job, version or project                           404
     ├── TaskDataError                  a task's data cannot be used (missing key, bad media)     422
     │   └── MediaError                 a media URL could not be fetched (names URL, cause, fix)  422
     ├── PredictionFailed               the backend raised on every task of a /predict request    500
-    └── UpstreamError                  Label Studio or a model provider failed                   502
+    ├── UpstreamError                  Label Studio or a model provider failed                   502
+    └── ServiceUnavailable             PostgreSQL, Redis or artifact storage cannot be reached   503
+
+A read-only or full model directory is answered 503 ``StoreUnavailable`` by the server.
 
 Messages are written for the person who will read them in Label Studio's UI or the log:
 what happened, and how to fix it. The server also puts the message in the HTTP reason phrase,
@@ -28,11 +32,13 @@ __all__ = [
     "BackendNotFound",
     "BadRequest",
     "ConfigError",
+    "Forbidden",
     "InvalidExtraParams",
     "MediaError",
     "NotFound",
     "PredictionFailed",
     "PrelabelError",
+    "ServiceUnavailable",
     "TaskDataError",
     "Unauthorized",
     "UnsupportedConfig",
@@ -76,6 +82,12 @@ class Unauthorized(PrelabelError):
     status = 401
 
 
+class Forbidden(PrelabelError):
+    """The request is understood but refused (it would hand a project to another party)."""
+
+    status = 403
+
+
 class NotFound(PrelabelError):
     """The requested job, version or project does not exist."""
 
@@ -106,3 +118,10 @@ class UpstreamError(PrelabelError):
     """Label Studio or a model provider answered with an error or not at all."""
 
     status = 502
+
+
+class ServiceUnavailable(PrelabelError):
+    """A service prelabel keeps its state on (PostgreSQL, Redis, artifact storage) cannot be
+    reached; the message names it. Nothing is lost: the next request tries again."""
+
+    status = 503

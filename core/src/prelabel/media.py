@@ -8,7 +8,9 @@
 * ``s3://``, ``gs://``, ``azure-blob://`` go through LS's ``/tasks/<id>/presign/`` (a 303 to
   the bucket); other ``/…`` paths and LS's own URLs are fetched from LS with LS auth.
 * Other ``http(s)://`` URLs are fetched only from hosts in ``PRELABEL_MEDIA_ALLOW_HOSTS``
-  (no SSRF), with the project's task-data login/password as basic auth.
+  (no SSRF), with the project's task-data login/password as basic auth. A host reached
+  through a wildcard entry (``*``, ``*.domain``) or a redirect from LS must be on a public
+  address (see :mod:`prelabel._ls.guard`).
 
 LS's ``Authorization`` header never leaves LS's origin (see :mod:`prelabel._ls.fetch`).
 Downloads land in ``<model_dir>/media-cache/<first 2 hex digits>/`` under the sha256 of their
@@ -21,6 +23,7 @@ import base64
 import binascii
 import contextlib
 import copy
+import functools
 import hashlib
 import logging
 import mimetypes
@@ -35,8 +38,10 @@ from urllib.parse import parse_qs, unquote, unquote_to_bytes, urlencode, urlspli
 
 import httpx
 
-from prelabel._ls.client import LabelStudioClient, safe_url
-from prelabel._ls.fetch import NO_LS, Fetcher, too_big, write_atomic
+from prelabel._ls.client import LabelStudioClient
+from prelabel._ls.fetch import NO_LS, Fetcher, named_host, too_big, write_atomic
+from prelabel._ls.guard import guarded_transport
+from prelabel._ls.redact import safe_url
 from prelabel.errors import MediaError
 from prelabel.settings import CoreSettings
 
@@ -124,7 +129,9 @@ class MediaResolver:
         password: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        http = httpx.Client(transport=transport, follow_redirects=False)
+        # Hosts reached through '*' or a redirect from LS get public addresses only.
+        guarded = transport or guarded_transport(functools.partial(named_host, settings))
+        http = httpx.Client(transport=guarded, follow_redirects=False)
         self._shared = _Shared(settings, transport, http)
         self.cache_dir = settings.model_dir / "media-cache"
         if client is None and settings.label_studio_url:

@@ -3,7 +3,10 @@
 * :class:`CoreSettings` — ``PRELABEL_*`` plus Label Studio's own names
   ``LABEL_STUDIO_URL``, ``LABEL_STUDIO_API_KEY`` and ``LOCAL_FILES_DOCUMENT_ROOT``.
 * :class:`BackendSettings` — base of every backend's nested ``Settings``; the prefix is
-  ``PRELABEL_<NAME>_`` derived from the backend's ``name``.
+  ``PRELABEL_<NAME>_`` derived from the backend's ``name``. Fields marked :class:`ServerOnly`
+  (and every path- or secret-typed field) come from the environment only, never from a
+  project's ``extra_params``: whoever can reach ``/setup`` must not choose where secrets go or
+  which files are written, and secrets do not belong in LS's project settings.
 
 Unknown keys are errors that name the key: a typo in an environment variable must not be
 silently ignored (the reference backends read env ad hoc and ignore misspellings).
@@ -13,16 +16,26 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretBytes,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from prelabel.errors import ConfigError
 
-__all__ = ["BackendSettings", "CoreSettings", "check_environment", "load_settings"]
+__all__ = ["BackendSettings", "CoreSettings", "ServerOnly", "check_environment", "load_settings"]
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -114,7 +127,38 @@ class CoreSettings(BaseSettings):
         ),
     )
     job_stale_seconds: float = Field(
-        default=600.0, gt=0, description="A running job without heartbeat this long is requeued."
+        default=600.0,
+        gt=0,
+        description="A running job without heartbeat this long counts as lost and is retried.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL URL (postgresql://user:password@host:5432/db) for all state, shared by "
+            "every replica and worker; unset: the SQLite file in PRELABEL_MODEL_DIR."
+        ),
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description=(
+            "Redis URL (redis://host:6379/0): training jobs are delivered to `prelabel worker`s "
+            "through an RQ queue; needs PRELABEL_DATABASE_URL."
+        ),
+    )
+    artifacts_url: str | None = Field(
+        default=None,
+        description=(
+            "Where model versions are kept for every replica: s3://bucket/prefix (any "
+            "S3-compatible store) or a shared directory; each replica caches them under "
+            "PRELABEL_MODEL_DIR. Unset: versions stay in PRELABEL_MODEL_DIR."
+        ),
+    )
+    artifacts_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "fsspec storage options for PRELABEL_ARTIFACTS_URL as JSON, e.g. "
+            '{"endpoint_url": "http://minio:9000"}; credentials preferably from AWS_* variables.'
+        ),
     )
     threads: int | Literal["auto"] = Field(
         default="auto",
@@ -172,25 +216,96 @@ class CoreSettings(BaseSettings):
             raise ValueError(f"LABEL_STUDIO_URL must start with http:// or https://, got {value!r}")
         return value.rstrip("/") if value else value
 
+    @model_validator(mode="after")
+    def _check_basic_auth_pair(self) -> CoreSettings:
+        # One half of the pair used to switch auth off without a word: refuse to start instead.
+        if bool(self.basic_auth_user) != bool(self.basic_auth_pass):
+            given, missing = ("USER", "PASS") if self.basic_auth_user else ("PASS", "USER")
+            raise ValueError(
+                f"PRELABEL_BASIC_AUTH_{given} is set but PRELABEL_BASIC_AUTH_{missing} is not: "
+                "set both (the user and password of Label Studio's model form) or neither"
+            )
+        return self
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"must be a redis://, rediss:// or unix:// URL, got {value[:40]!r}")
+        return value or None
+
+    @model_validator(mode="after")
+    def _redis_needs_a_shared_database(self) -> CoreSettings:
+        if self.redis_url and not self.database_url:
+            raise ValueError(
+                "PRELABEL_REDIS_URL needs PRELABEL_DATABASE_URL: RQ workers on other machines"
+                " must see the jobs, versions and annotations the server stores"
+            )
+        if self.redis_url and self.job_runner == "thread":
+            raise ValueError(
+                "PRELABEL_JOB_RUNNER=thread runs jobs inside the server, but with"
+                " PRELABEL_REDIS_URL RQ workers run them: use process or external"
+            )
+        return self
+
     @property
     def auth_enabled(self) -> bool:
         return bool(self.basic_auth_user and self.basic_auth_pass) or bool(self.api_token)
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         # Keep secrets out of reprs, which end up in logs.
-        secret = {"basic_auth_pass", "api_token", "label_studio_api_key"}
+        secret = {
+            "basic_auth_pass",
+            "api_token",
+            "label_studio_api_key",
+            "database_url",
+            "redis_url",
+            "artifacts_options",
+        }
         for key, value in super().__repr_args__():
             yield key, ("***" if key in secret and value else value)
+
+
+class ServerOnly:
+    """Marks a backend setting that only the server's environment may set.
+
+    ``base_url: Annotated[str | None, ServerOnly()] = Field(...)``: a project's
+    ``extra_params`` naming it are refused (HTTP 422 naming the key). Use it for anything that
+    decides where secrets are sent (endpoints, hosts) or what runs or is written on the server;
+    path- and secret-typed fields (``Path``, ``SecretStr``) are server-only without the marker.
+    """
+
+    def __repr__(self) -> str:
+        return "ServerOnly()"
+
+
+def _server_typed(annotation: Any) -> bool:
+    """Whether a type is or contains a path or a secret (``Path | None``, ``list[Path]``…)."""
+    if isinstance(annotation, type) and issubclass(
+        annotation, (os.PathLike, SecretStr, SecretBytes)
+    ):
+        return True
+    return any(_server_typed(arg) for arg in typing.get_args(annotation))
 
 
 class BackendSettings(BaseSettings):
     """Base class of a backend's nested ``Settings``; prefix ``PRELABEL_<NAME>_``.
 
     Fields may be overridden per project by Label Studio's ``extra_params`` (see
-    :meth:`prelabel.Context.settings`).
+    :meth:`prelabel.Context.settings`), except the :meth:`server_only` ones.
     """
 
     model_config = SettingsConfigDict(extra="forbid")
+
+    @classmethod
+    def server_only(cls) -> frozenset[str]:
+        """Fields ``extra_params`` may not set: marked :class:`ServerOnly`, paths and secrets."""
+        return frozenset(
+            name
+            for name, info in cls.model_fields.items()
+            if any(isinstance(m, ServerOnly) for m in info.metadata)
+            or _server_typed(info.annotation)
+        )
 
 
 def _suggest(key: str, known: Iterable[str]) -> str:
@@ -238,6 +353,8 @@ def load_settings(cls: type[S], *, env_prefix: str | None = None, **overrides: A
         prefix = env_prefix if env_prefix is not None else cls.model_config.get("env_prefix", "")
         problems = "; ".join(
             f"{prefix}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         )
         raise ConfigError(f"Invalid {cls.__name__}: {problems}") from None

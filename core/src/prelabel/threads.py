@@ -48,7 +48,8 @@ __all__ = [
 #: What a process does: serve requests, or run one training job.
 Role = Literal["serve", "train"]
 
-#: How much lower (``nice`` steps) a training job's CPU priority is than the server's.
+#: How much lower (``nice`` steps) a training job's CPU priority is than the server's: on a
+#: small machine a job that takes every core must not push ``/health`` past Label Studio's 1 s.
 TRAIN_NICENESS = 10
 
 _CGROUP = Path("/sys/fs/cgroup")

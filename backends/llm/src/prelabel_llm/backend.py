@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
@@ -38,6 +38,7 @@ from prelabel import (
     UnsupportedConfig,
 )
 from prelabel.errors import ConfigError
+from prelabel.settings import ServerOnly
 from prelabel_llm.budget import Budget, BudgetGate, worst_case
 from prelabel_llm.calls import RetryPolicy, TaskFailed, send, vote
 from prelabel_llm.prompt import SYSTEM, interactive_prompt, task_input
@@ -87,7 +88,8 @@ class LlmBackend(Backend):
         api_key: SecretStr | None = Field(
             default=None, description="API key (else OPENAI_API_KEY / ANTHROPIC_API_KEY)."
         )
-        base_url: str | None = Field(
+        # Server-only: a project pointing it elsewhere would receive the server's API key.
+        base_url: Annotated[str | None, ServerOnly()] = Field(
             default=None, description="Server URL, e.g. http://vllm:8000/v1 (no key needed)."
         )
         temperature: float | None = Field(
@@ -127,7 +129,8 @@ class LlmBackend(Backend):
         price_output: float = Field(default=0.0, ge=0, description="USD per million output tokens.")
         state_dir: Path | None = Field(
             default=None,
-            description="Cache, usage and prompts; default: the project's data directory.",
+            description="Cache, usage and prompts; default: the project's data directory "
+            "(server-only, as every path).",
         )
 
     def __init__(
@@ -136,7 +139,7 @@ class LlmBackend(Backend):
         super().__init__(settings)
         self._http_client = http_client
         self._providers: dict[tuple[str, str, str | None, str | None], Provider] = {}
-        self._stores: dict[Path, Store] = {}
+        self._stores: dict[Any, Store] = {}
         self._budget = BudgetGate()
         self._lock = threading.Lock()
 
@@ -361,12 +364,15 @@ class LlmBackend(Backend):
             return found
 
     def _store(self, settings: LlmBackend.Settings, ctx: Context) -> Store:
-        root = settings.state_dir or ctx.data_dir
-        path = root / "llm.sqlite"
+        # Replicas on several machines share one budget and prompt per project.
+        shared = ctx.shared_database if settings.state_dir is None else None
+        where = (
+            shared if shared is not None else (settings.state_dir or ctx.data_dir) / "llm.sqlite"
+        )
         with self._lock:
-            found = self._stores.get(path)
+            found = self._stores.get(where)
             if found is None:
-                found = self._stores[path] = Store(path)
+                found = self._stores[where] = Store(where)
             return found
 
 

@@ -338,6 +338,6 @@ def missing_key(provider: str, *, api_key: str | None, base_url: str | None) -> 
     if api_key or os.environ.get(env) or base_url:
         return None
     return (
-        f"no API key for {provider}: set PRELABEL_LLM_API_KEY (or {env}), or api_key in the "
-        "project's extra_params; OpenAI-compatible local servers need only base_url"
+        f"no API key for {provider}: set PRELABEL_LLM_API_KEY (or {env}) in the backend's "
+        "environment; OpenAI-compatible local servers need only PRELABEL_LLM_BASE_URL"
     )

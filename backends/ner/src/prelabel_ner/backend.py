@@ -262,6 +262,8 @@ class NerBackend(Backend):
                         find_spans(tagged[i], model.tagset, label_map) if i in tagged else Spans()
                     )
                     self.stats.add(found.unmapped)
+                    for entity_type, n in found.unmapped.items():
+                        ctx.count_dropped("unmapped", entity_type, n)
                     out[i].append(Found(control, document(i, control), found))
         return out
 

@@ -356,7 +356,13 @@ class YoloBackend(Backend):
         settings = ctx.settings
         assert isinstance(settings, self.Settings)
         plans = self._plan(ctx.label_config, settings, ctx.model_dir)
-        return [_prediction(found) for found in self._run(tasks, plans, ctx, settings, self.stats)]
+        stats = PredictStats()
+        try:
+            return [_prediction(found) for found in self._run(tasks, plans, ctx, settings, stats)]
+        finally:
+            self.stats.merge(stats)
+            for model_class, n in stats.unmapped.items():
+                ctx.count_dropped("unmapped", model_class, n)
 
     def _run(
         self,

@@ -73,6 +73,16 @@ class PredictStats:
             self.unreadable_images += unreadable
             self.unreadable_videos += unreadable_videos
 
+    def merge(self, other: PredictStats) -> None:
+        """Add the counts of ``other`` (one request's) to these."""
+        with self._lock:
+            self.unmapped.update(other.unmapped)
+        self.add(
+            below=other.below_threshold,
+            unreadable=other.unreadable_images,
+            unreadable_videos=other.unreadable_videos,
+        )
+
 
 @dataclass
 class ControlPlan:

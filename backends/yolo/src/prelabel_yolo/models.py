@@ -66,8 +66,9 @@ def resolve_weights(name: str, root: Path) -> str:
         root: the weights root (``PRELABEL_MODEL_DIR``).
 
     Raises:
-        BackendLoadError: the name leaves ``root``, or the file is missing and cannot be
-            downloaded (offline, or not a published name); the message says where to put it.
+        BackendLoadError: the name is refused (see :func:`prelabel.vision.weights.locate_weights`),
+            or the file is missing and cannot be downloaded (offline, or not a published name);
+            the message says where to put it.
     """
     candidate = locate_weights(name, root)
     if candidate.is_file():

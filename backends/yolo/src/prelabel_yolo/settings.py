@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from prelabel import BackendSettings
+from prelabel.settings import ServerOnly
 
 __all__ = ["KINDS", "YoloSettings"]
 
@@ -67,7 +68,8 @@ class YoloSettings(BackendSettings):
     train_imgsz: int = Field(default=640, ge=32, description="Fine-tuning image size.")
     train_batch: int = Field(default=8, ge=1, description="Fine-tuning batch size.")
     min_examples: int = Field(default=4, ge=2, description="Fewest annotated images to train.")
-    train_options: dict[str, Any] = Field(
+    # Server-only: ultralytics reads paths from it (cfg, model, save_dir…).
+    train_options: Annotated[dict[str, Any], ServerOnly()] = Field(
         default_factory=dict,
         description='Extra ultralytics train arguments as JSON, e.g. {"mosaic": 0, "lr0": 0.003}.',
     )

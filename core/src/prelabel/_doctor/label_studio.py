@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 
 from prelabel._doctor.report import Finding
-from prelabel._ls.client import PAT_HOWTO, LabelStudioClient, connect_hint, json_body, safe_url
+from prelabel._ls.client import PAT_HOWTO, LabelStudioClient, connect_hint, json_body
+from prelabel._ls.redact import safe_url
 from prelabel.errors import UpstreamError
 
 __all__ = [

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from prelabel._doctor.report import Finding
-from prelabel._ls.client import safe_url
+from prelabel._ls.redact import safe_url
 from prelabel.config import LabelConfig
 from prelabel.errors import MediaError, UpstreamError
 from prelabel.media import CLOUD_SCHEMES, MediaResolver

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prelabel._engine.db import Database
+from prelabel._engine.engines import open_database
 from prelabel._engine.runner import ServedPrediction
 from prelabel.annotations import result_labels
+from prelabel.database import Database
 from prelabel.metrics.agreement import agreement
 from prelabel.project import ProjectKey
 
@@ -89,10 +90,10 @@ class ServedScore:
 
 
 class AcceptanceTracker:
-    """Records served predictions and scores annotations against them (SQLite, multi-process safe)."""
+    """Records served predictions and scores annotations against them (multi-process safe)."""
 
-    def __init__(self, db_path: Path) -> None:
-        self._db = Database(db_path)
+    def __init__(self, database: Database | Path | str) -> None:
+        self._db = open_database(database)
         self._db.migrate("acceptance", _SCHEMA)
         # Served predictions are written by a background thread: /predict must not wait on disk.
         self._pending: queue.Queue[tuple[ProjectKey, list[ServedPrediction]]] = queue.Queue(
@@ -147,10 +148,14 @@ class AcceptanceTracker:
             if s.task_id is not None
         ]
         if rows:
-            with self._db.write() as db:
+            with self._db.write(lock=None) as db:
                 db.executemany(
-                    "INSERT OR REPLACE INTO served (project, task_id, model_version, control,"
-                    " result, served_at, score) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO served (project, task_id, model_version, control, result,"
+                    " served_at, score) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (project, task_id) DO UPDATE SET"
+                    " model_version = excluded.model_version, control = excluded.control,"
+                    " result = excluded.result, served_at = excluded.served_at,"
+                    " score = excluded.score",
                     rows,
                 )
 
@@ -162,7 +167,8 @@ class AcceptanceTracker:
         task_id = annotation.get("task", task.get("id"))
         if annotation.get("was_cancelled") or task_id is None or annotation.get("id") is None:
             return None
-        with self._db.write() as db:
+        # No lock: one upsert per annotation id, and a late write of the same one is as good.
+        with self._db.write(lock=None) as db:
             row = db.execute(
                 "SELECT model_version, control, result FROM served WHERE project = ? AND task_id = ?",
                 (str(project), str(task_id)),
@@ -174,9 +180,14 @@ class AcceptanceTracker:
             score = agreement(predicted, annotation.get("result") or [])
             lead = annotation.get("lead_time")
             db.execute(
-                "INSERT OR REPLACE INTO acceptance (project, annotation_id, task_id,"
-                " model_version, grp, agreement, exact, lead_time, recorded_at, labels, regions)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO acceptance (project, annotation_id, task_id, model_version, grp,"
+                " agreement, exact, lead_time, recorded_at, labels, regions)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project, annotation_id)"
+                " DO UPDATE SET task_id = excluded.task_id,"
+                " model_version = excluded.model_version, grp = excluded.grp,"
+                " agreement = excluded.agreement, exact = excluded.exact,"
+                " lead_time = excluded.lead_time, recorded_at = excluded.recorded_at,"
+                " labels = excluded.labels, regions = excluded.regions",
                 (
                     str(project),
                     str(annotation["id"]),

@@ -13,13 +13,12 @@ training data did not change.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from prelabel._engine.db import Database
+from prelabel.database import Connection, Database
 from prelabel.errors import BadRequest
-from prelabel.project import ProjectKey
+from prelabel.project import ProjectKey, is_id
 
 __all__ = ["SCHEMA", "AnnotationCache"]
 
@@ -37,12 +36,14 @@ _Row = tuple[int, str | None, int, str, int]
 
 
 def _id(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRequest(f"{what} must be an integer id, got {value!r}")
+    if not is_id(value):
+        raise BadRequest(f"{what} must be an integer id below 2**63, got {value!r:.80}")
     return value
 
 
-def _row(task: Mapping[str, Any], annotation: Mapping[str, Any]) -> _Row:
+def _row(task: Mapping[str, Any], annotation: Any) -> _Row:
+    if not isinstance(annotation, Mapping):
+        raise BadRequest(f"an annotation must be an object, got {type(annotation).__name__}")
     annotation_id = _id(annotation.get("id"), "annotation 'id'")
     task_id = _id(task.get("id", annotation.get("task")), "task 'id'")
     data = task.get("data")
@@ -57,7 +58,7 @@ def _row(task: Mapping[str, Any], annotation: Mapping[str, Any]) -> _Row:
     )
 
 
-def _write_rows(conn: sqlite3.Connection, project: str, rows: Sequence[_Row]) -> None:
+def _write_rows(conn: Connection, project: str, rows: Sequence[_Row]) -> None:
     conn.executemany(
         "INSERT INTO tasks (project, task_id, data) VALUES (?, ?, ?)"
         " ON CONFLICT (project, task_id) DO UPDATE SET data = excluded.data",
@@ -69,6 +70,18 @@ def _write_rows(conn: sqlite3.Connection, project: str, rows: Sequence[_Row]) ->
         " task_id = excluded.task_id, body = excluded.body, cancelled = excluded.cancelled",
         [(project, a_id, task_id, body, c) for task_id, _, a_id, body, c in rows],
     )
+
+
+def _annotations(task: Any) -> list[Any]:
+    if not isinstance(task, Mapping):
+        raise BadRequest(f"an annotated task must be an object, got {type(task).__name__}")
+    annotations = task.get("annotations") or []
+    if not isinstance(annotations, list):
+        raise BadRequest(
+            f"task {task.get('id')!r:.40}: 'annotations' must be a list, got "
+            f"{type(annotations).__name__}"
+        )
+    return annotations
 
 
 class AnnotationCache:
@@ -97,14 +110,14 @@ class AnnotationCache:
             BadRequest: an annotation or task lacks an integer ``id``, or data is not an object.
         """
         rows = [_row(task, annotation) for task, annotation in items]
-        with self._db.write() as conn:
+        with self._db.write(lock=None) as conn:
             _write_rows(conn, str(key), rows)
         return len(rows)
 
     def delete_annotations(self, key: ProjectKey, annotation_ids: Iterable[int]) -> int:
         """Forget annotations by id; returns how many training annotations went."""
         params = [(str(key), int(i)) for i in annotation_ids]
-        with self._db.write() as conn:
+        with self._db.write(lock=None) as conn:
             removed = conn.executemany(
                 "DELETE FROM annotations WHERE project = ? AND annotation_id = ? AND cancelled = 0",
                 params,
@@ -117,7 +130,7 @@ class AnnotationCache:
     def delete_tasks(self, key: ProjectKey, task_ids: Iterable[int]) -> int:
         """Forget tasks and their annotations; returns how many training annotations went."""
         params = [(str(key), int(i)) for i in task_ids]
-        with self._db.write() as conn:
+        with self._db.write(lock=None) as conn:
             removed = conn.executemany(
                 "DELETE FROM annotations WHERE project = ? AND task_id = ? AND cancelled = 0",
                 params,
@@ -132,18 +145,16 @@ class AnnotationCache:
         Raises:
             BadRequest: a task or annotation lacks an integer ``id`` (nothing is replaced).
         """
-        rows = [
-            _row(task, annotation) for task in tasks for annotation in task.get("annotations") or ()
-        ]
+        rows = [_row(task, annotation) for task in tasks for annotation in _annotations(task)]
         project = str(key)
-        with self._db.write() as conn:
+        with self._db.write(lock=None) as conn:
             conn.execute("DELETE FROM annotations WHERE project = ?", (project,))
             conn.execute("DELETE FROM tasks WHERE project = ?", (project,))
             _write_rows(conn, project, rows)
 
     def annotated_tasks(self, key: ProjectKey) -> list[dict[str, Any]]:
         """Tasks with at least one non-cancelled annotation, by task id, in LS export format."""
-        rows = self._db.connect().execute(
+        rows = self._db.execute(
             "SELECT t.task_id, t.data, a.body FROM annotations a JOIN tasks t"
             " ON t.project = a.project AND t.task_id = a.task_id"
             " WHERE a.project = ? AND a.cancelled = 0 ORDER BY t.task_id, a.annotation_id",
@@ -158,14 +169,10 @@ class AnnotationCache:
 
     def annotation_count(self, key: ProjectKey) -> int:
         """How many annotations :meth:`annotated_tasks` would return."""
-        row = (
-            self._db.connect()
-            .execute(
-                "SELECT COUNT(*) FROM annotations a JOIN tasks t"
-                " ON t.project = a.project AND t.task_id = a.task_id"
-                " WHERE a.project = ? AND a.cancelled = 0",
-                (str(key),),
-            )
-            .fetchone()
-        )
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM annotations a JOIN tasks t"
+            " ON t.project = a.project AND t.task_id = a.task_id"
+            " WHERE a.project = ? AND a.cancelled = 0",
+            (str(key),),
+        ).fetchone()
         return int(row[0])

@@ -2,7 +2,7 @@
 
 A backend that fails quietly (media it cannot fetch, a model it cannot reach) leaves Label
 Studio with empty predictions and the reason in the server's log only. The prediction runner
-and ``/setup`` write the reason here, in the SQLite file every server worker shares, one row
+and ``/setup`` write the reason here, in the state database every server worker shares, one row
 per project, overwritten by the next error.
 """
 
@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from prelabel._engine.db import Database
+from prelabel._engine.engines import open_database
+from prelabel.database import Database
 from prelabel.project import ProjectKey
 
 __all__ = ["ErrorLog", "ProjectError"]
@@ -49,13 +50,13 @@ class ProjectError:
 class ErrorLog:
     """Each project's last error, in the model directory's database."""
 
-    def __init__(self, db_path: Path) -> None:
-        self._db = Database(db_path)
+    def __init__(self, database: Database | Path | str) -> None:
+        self._db = open_database(database)
         self._db.migrate("errors", _SCHEMA)
 
     def record(self, key: ProjectKey, source: str, message: str) -> None:
         """Make ``message`` the project's last error."""
-        self._db.connect().execute(
+        self._db.execute(
             "INSERT INTO project_errors (project, project_id, at, source, message)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (project) DO UPDATE SET at = excluded.at,"
             " source = excluded.source, message = excluded.message",
@@ -73,5 +74,5 @@ class ErrorLog:
             sql, args = sql + " WHERE project_id = ?", (key.id,)
         elif key is not None:
             sql, args = sql + " WHERE project = ?", (str(key),)
-        rows = self._db.connect().execute(sql + " ORDER BY at DESC LIMIT ?", (*args, limit))
+        rows = self._db.execute(sql + " ORDER BY at DESC LIMIT ?", (*args, limit))
         return [ProjectError(*row) for row in rows]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from prelabel.errors import BadRequest
-from prelabel.project import ProjectKey
+from prelabel.project import ProjectKey, is_id
 
 if TYPE_CHECKING:
     from prelabel._engine.runtime import Runtime
@@ -22,6 +22,19 @@ log = logging.getLogger(__name__)
 
 ANNOTATION_EVENTS = frozenset({"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"})
 
+#: The actions LS 1.23.2 sends a project webhook (protocol §7.2), plus START_TRAINING. Metrics
+#: count these by name and everything else as "other", so callers cannot mint label values.
+KNOWN_ACTIONS = ANNOTATION_EVENTS | {
+    "ANNOTATIONS_DELETED",
+    "TASKS_CREATED",
+    "TASKS_DELETED",
+    "PROJECT_UPDATED",
+    "LABEL_LINK_CREATED",
+    "LABEL_LINK_UPDATED",
+    "LABEL_LINK_DELETED",
+    "START_TRAINING",
+}
+
 
 def _as_list(value: Any) -> list[Mapping[str, Any]]:
     if isinstance(value, Mapping):
@@ -31,8 +44,15 @@ def _as_list(value: Any) -> list[Mapping[str, Any]]:
     return []
 
 
-def _ids(items: Any) -> list[int]:
-    return [int(i["id"]) for i in _as_list(items) if isinstance(i.get("id"), int)]
+def _ids(items: Any, what: str) -> list[int]:
+    """The ``id`` of each object in ``items``; 400 naming the first that is not an id."""
+    out = []
+    for item in _as_list(items):
+        ident = item.get("id")
+        if not is_id(ident):
+            raise BadRequest(f"webhook {what} 'id' must be an integer id, got {ident!r:.80}")
+        out.append(ident)
+    return out
 
 
 def handle_event(runtime: Runtime, body: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
@@ -40,10 +60,10 @@ def handle_event(runtime: Runtime, body: Mapping[str, Any]) -> tuple[dict[str, A
     action = body.get("action")
     if not isinstance(action, str) or not action:
         raise BadRequest("webhook body needs a string 'action' (e.g. 'ANNOTATION_CREATED')")
-    runtime.telemetry.webhooks.labels(action).inc()
+    runtime.telemetry.webhooks.labels(action if action in KNOWN_ACTIONS else "other").inc()
     project = body.get("project")
     if not isinstance(project, Mapping):
-        log.info("Webhook %s without a project object; ignored.", action)
+        log.info("Webhook %r without a project object; ignored.", action[:80])
         return {"status": "ignored", "reason": "no project in body"}, 200
     key = ProjectKey.from_webhook(project)
     config = project.get("label_config")
@@ -58,16 +78,24 @@ def handle_event(runtime: Runtime, body: Mapping[str, Any]) -> tuple[dict[str, A
         return _start_training(runtime, key)
     changes = 0
     if action in ANNOTATION_EVENTS:
-        tasks = {t["id"]: t for t in _as_list(body.get("task")) if "id" in t}
+        task_list = _as_list(body.get("task"))
+        tasks = dict(zip(_ids(task_list, "task"), task_list, strict=True))
+        pairs = []
         for annotation in _as_list(body.get("annotation")):
-            task = tasks.get(annotation.get("task")) or {"id": annotation.get("task")}
-            runtime.store.upsert_annotation(key, task=task, annotation=annotation)
-            runtime.record_acceptance(key, task, annotation)
-            changes += 1
+            task_id = annotation.get("task")
+            pairs.append((tasks.get(task_id) if is_id(task_id) else None, annotation))
+        # One transaction: a malformed item stores none of the event (400 names it).
+        runtime.store.upsert_annotations(
+            key, [(task or {"id": a.get("task")}, a) for task, a in pairs]
+        )
+        for task, annotation in pairs:
+            runtime.record_acceptance(key, task or {"id": annotation.get("task")}, annotation)
+        changes += len(pairs)
     elif action == "ANNOTATIONS_DELETED":
-        changes += runtime.store.delete_annotations(key, _ids(body.get("annotations")))
+        ids = _ids(body.get("annotations"), "annotations")
+        changes += runtime.store.delete_annotations(key, ids)
     elif action == "TASKS_DELETED":
-        changes += runtime.store.delete_tasks(key, _ids(body.get("tasks")))
+        changes += runtime.store.delete_tasks(key, _ids(body.get("tasks"), "tasks"))
     elif action == "TASKS_CREATED":
         runtime.prefetch(key, _as_list(body.get("tasks")))
     elif action != "PROJECT_UPDATED":

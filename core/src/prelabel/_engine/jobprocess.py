@@ -6,21 +6,20 @@ the job and writes ``{"result": …}`` or ``{"error": "Type: message"}`` to ``OU
 records it. The backend's memory goes back to the system when the process exits.
 
 It runs with the training share of the cores (``PRELABEL_TRAIN_THREADS``) and a lower CPU
-priority than the server, so that requests keep their speed while a model trains
-(:mod:`prelabel.threads`).
+priority than the server (the worker lowers it before the exec), so that requests keep
+their speed while a model trains (:mod:`prelabel.threads`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from prelabel._engine.runtime import build_runtime
-from prelabel.threads import TRAIN_NICENESS
+from prelabel._logging import setup_logging
 
 log = logging.getLogger("prelabel.jobprocess")
 
@@ -28,13 +27,8 @@ log = logging.getLogger("prelabel.jobprocess")
 def main(argv: list[str]) -> int:
     """Run job ``argv[0]`` and write the outcome to ``argv[1]``."""
     job_id, out = argv
-    logging.basicConfig(
-        level=os.environ.get("PRELABEL_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging()
     answer: dict[str, Any]
-    os.nice(TRAIN_NICENESS)
     try:
         runtime = build_runtime(role="train")
         runtime.backend.load()

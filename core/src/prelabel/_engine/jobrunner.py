@@ -53,7 +53,7 @@ class JobRunner:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        queue.add_listener(self.wake)
+        queue.add_listener(lambda _job, _created: self.wake())
 
     def start(self) -> None:
         """Run :meth:`run_forever` in a daemon thread (no-op if already running)."""
@@ -101,6 +101,13 @@ class JobRunner:
         job = self.queue.claim(self.worker_id)
         if job is None:
             return None
+        return self.execute(job)
+
+    def execute(self, job: Job) -> Job | None:
+        """Run a job this runner claimed, heartbeating it, and record how it ended.
+
+        Returns the finished job; ``None`` when a shutdown interrupted it (back to the queue).
+        """
         log.info("Job %s started (%s) by %s", job.id, job.reason, self.worker_id)
         done = threading.Event()
         beater = threading.Thread(

@@ -1,4 +1,4 @@
-"""A durable job queue in the store's SQLite file.
+"""A durable job queue in the state database (the store's SQLite file, or PostgreSQL).
 
 ``/webhook`` only enqueues (one short write) and returns; a :class:`JobRunner` (a thread of the
 server, or ``prelabel worker``) claims and runs the jobs. Across threads and processes:
@@ -12,7 +12,7 @@ server, or ``prelabel worker``) claims and runs the jobs. Across threads and pro
   its job back in the queue (or fails it after ``max_attempts`` tries, so a job that kills
   its worker, e.g. by running out of memory, does not loop forever).
 
-:class:`JobRunner` is defined in :mod:`prelabel._engine.jobrunner` and exported from here.
+:class:`Job` (one row as stored) is defined in :mod:`prelabel._engine.jobrecord`.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
-from prelabel._engine.db import Database
+from prelabel._engine.engines import open_database
+from prelabel._engine.jobrecord import Job, JobStatus, add_reason, job_from_row, merge_payload
+from prelabel.database import Database, Executor
 from prelabel.errors import NotFound
 from prelabel.project import ProjectKey
 
@@ -35,8 +35,9 @@ __all__ = ["Job", "JobQueue", "JobStatus"]
 
 log = logging.getLogger(__name__)
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 _FINISHED = "('succeeded', 'failed', 'cancelled')"
+#: Every read-modify-write of the queue takes this lock (on PostgreSQL; SQLite has one anyway).
+_LOCK = "jobs"
 
 _SCHEMA = (
     (
@@ -56,94 +57,17 @@ _SCHEMA = (
     ),
     # progress: JSON a running job reports about itself (e.g. a bulk prediction's counts).
     ("ALTER TABLE jobs ADD COLUMN progress TEXT NOT NULL DEFAULT '{}'",),
+    # delivery: the RQ job that delivers it to a worker (PRELABEL_REDIS_URL), see rqjobs.
+    ("ALTER TABLE jobs ADD COLUMN delivery TEXT",),
 )
 
 
-@dataclass(frozen=True)
-class Job:
-    """One unit of background work, as stored.
-
-    Attributes:
-        id: ``f"{kind}-{project.slug}-{seq:04d}"``, unique in the database.
-        reason: the triggering events with counts, e.g. ``"ANNOTATION_CREATED x3, START_TRAINING"``.
-        payload: options merged from every request (booleans OR-ed), e.g. ``{"pull": True}``.
-        result: what the handler returned, e.g. ``{"version": "textcls-3", "promoted": True}``.
-        progress: what the running job last reported (:meth:`JobQueue.report`), e.g. counts.
-        error: ``"ExcType: message"`` of a failed job.
-        coalesced: how many requests were merged into this job (1 if none).
-        worker: the worker that runs or ran it.
-        attempts: how many times a worker claimed it (more than 1 after a worker died).
-    """
-
-    id: str
-    project: ProjectKey
-    kind: str
-    status: JobStatus
-    reason: str
-    payload: Mapping[str, Any]
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    heartbeat_at: float | None
-    result: Mapping[str, Any] = field(default_factory=dict)
-    progress: Mapping[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    coalesced: int = 1
-    worker: str | None = None
-    attempts: int = 0
-
-
-def _render(reasons: list[list[Any]]) -> str:
-    return ", ".join(name if n == 1 else f"{name} x{n}" for name, n in reasons)
-
-
-def _add_reason(reasons: list[list[Any]], reason: str, n: int = 1) -> str:
-    for entry in reasons:
-        if entry[0] == reason:
-            entry[1] += n
-            break
-    else:
-        reasons.append([reason, n])
-    return json.dumps(reasons)
-
-
-def _merge(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    merged = dict(old)
-    for key, value in new.items():
-        prior = merged.get(key)
-        # A flag any request asked for stays asked for (e.g. pull=True from START_TRAINING).
-        both_bool = isinstance(prior, bool) and isinstance(value, bool)
-        merged[key] = (prior or value) if both_bool else value
-    return json.dumps(merged, default=str)
-
-
-def _job(row: sqlite3.Row) -> Job:
-    return Job(
-        id=row["id"],
-        project=ProjectKey(row["project_id"], row["generation"]),
-        kind=row["kind"],
-        status=row["status"],
-        reason=_render(json.loads(row["reasons"])),
-        payload=json.loads(row["payload"]),
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        heartbeat_at=row["heartbeat_at"],
-        result=json.loads(row["result"]),
-        progress=json.loads(row["progress"]),
-        error=row["error"],
-        coalesced=row["coalesced"],
-        worker=row["worker"],
-        attempts=row["attempts"],
-    )
-
-
 class JobQueue:
-    """Jobs in the SQLite file at ``db_path`` (usually ``ProjectStore.db_path``)."""
+    """Jobs in the state database (usually ``ProjectStore.database``)."""
 
     def __init__(
         self,
-        db_path: Path,
+        database: Database | Path | str,
         *,
         stale_after: float = 600.0,
         max_attempts: int = 3,
@@ -152,7 +76,7 @@ class JobQueue:
         """Open the queue, creating its table if needed.
 
         Args:
-            db_path: the SQLite file.
+            database: the state database, or a SQLite path or PostgreSQL URL.
             stale_after: seconds without heartbeat after which a running job's worker is
                 presumed dead.
             max_attempts: claims after which a job whose workers keep dying is failed.
@@ -166,12 +90,13 @@ class JobQueue:
         self.stale_after = stale_after
         self.max_attempts = max_attempts
         self.keep_finished = keep_finished
-        self._db = Database(db_path)
+        self._db = open_database(database)
         self._db.migrate("jobs", _SCHEMA)
-        self._listeners: builtins.list[Callable[[], None]] = []
+        self._listeners: builtins.list[Callable[[Job, bool], None]] = []
 
-    def add_listener(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` after each enqueue in this process (runners wake up on it)."""
+    def add_listener(self, callback: Callable[[Job, bool], None]) -> None:
+        """Call ``callback(job, created)`` after each enqueue in this process: runners wake up
+        on it, and RQ delivers jobs ``created`` (not merged into a queued one)."""
         self._listeners.append(callback)
 
     def enqueue(
@@ -183,20 +108,21 @@ class JobQueue:
         payload: Mapping[str, Any] | None = None,
     ) -> Job:
         """Queue a job, or merge into the project's queued job of that kind (see module doc)."""
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             row = conn.execute(
                 "SELECT seq, reasons, payload FROM jobs"
                 " WHERE project = ? AND kind = ? AND status = 'queued'",
                 (str(project), kind),
             ).fetchone()
+            created = row is None
             if row is not None:
                 seq = row["seq"]
                 conn.execute(
                     "UPDATE jobs SET reasons = ?, payload = ?, coalesced = coalesced + 1"
                     " WHERE seq = ?",
                     (
-                        _add_reason(json.loads(row["reasons"]), reason),
-                        _merge(json.loads(row["payload"]), payload or {}),
+                        add_reason(json.loads(row["reasons"]), reason),
+                        merge_payload(json.loads(row["payload"]), payload or {}),
                         seq,
                     ),
                 )
@@ -212,14 +138,14 @@ class JobQueue:
                         project.id,
                         project.generation,
                         kind,
-                        _add_reason([], reason),
-                        _merge({}, payload or {}),
+                        add_reason([], reason),
+                        merge_payload({}, payload or {}),
                         time.time(),
                     ),
                 )
             job = self._row(conn, "seq = ?", seq)
         for callback in self._listeners:
-            callback()
+            callback(job, created)
         return job
 
     def claim(self, worker_id: str) -> Job | None:
@@ -228,7 +154,7 @@ class JobQueue:
         Requeues jobs of dead workers first. ``None`` when nothing can run now.
         """
         now = time.time()
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             self._requeue_stale(conn, now)
             row = conn.execute(
                 "SELECT seq FROM jobs j WHERE status = 'queued' AND NOT EXISTS (SELECT 1"
@@ -244,19 +170,74 @@ class JobQueue:
             )
             return self._row(conn, "seq = ?", row["seq"])
 
+    def claim_delivered(self, job_id: str, worker_id: str, delivery: str) -> Job | None:
+        """Claim job ``job_id`` for the RQ job ``delivery`` that brought it (see rqjobs).
+
+        A queued job is claimed unless its project has a running job (the job that finishes
+        hands it on). A running job whose last delivery was this one is taken over: RQ
+        delivers a job again only once the worker that ran it is gone; after
+        ``max_attempts`` such claims it fails. ``None`` when there is nothing to run.
+        """
+        now = time.time()
+        with self._db.write(lock=_LOCK) as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            if row["status"] == "queued":
+                busy = conn.execute(
+                    "SELECT 1 FROM jobs WHERE project = ? AND status = 'running'",
+                    (row["project"],),
+                ).fetchone()
+                if busy is not None:
+                    return None
+            elif row["status"] != "running" or row["delivery"] != delivery:
+                return None
+            elif row["attempts"] >= self.max_attempts:
+                self._requeue(conn, [row], "was lost with its RQ job", now)
+                return None
+            conn.execute(
+                "UPDATE jobs SET status = 'running', started_at = ?, heartbeat_at = ?,"
+                " worker = ?, attempts = attempts + 1, delivery = ? WHERE seq = ?",
+                (now, now, worker_id, delivery, row["seq"]),
+            )
+            return self._row(conn, "seq = ?", row["seq"])
+
+    def set_delivery(self, job_id: str, delivery: str) -> None:
+        """Record the RQ job that delivers a queued job (a no-op once it runs)."""
+        self._db.execute(
+            "UPDATE jobs SET delivery = ? WHERE id = ? AND status = 'queued'", (delivery, job_id)
+        )
+
+    def ready(self, project: ProjectKey | None = None) -> builtins.list[Job]:
+        """The oldest queued job of each project with no running job (of ``project`` only)."""
+        where, args = ("AND j.project = ?", (str(project),)) if project else ("", ())
+        rows = self._db.execute(
+            "SELECT * FROM jobs j WHERE status = 'queued' AND seq = (SELECT MIN(seq) FROM jobs q"
+            " WHERE q.project = j.project AND q.status = 'queued') AND NOT EXISTS (SELECT 1"
+            f" FROM jobs r WHERE r.project = j.project AND r.status = 'running') {where}"
+            " ORDER BY seq",
+            args,
+        )
+        return [job_from_row(row) for row in rows]
+
+    def requeue_stale(self) -> None:
+        """Hand running jobs silent for ``stale_after`` back to the queue (see the module doc)."""
+        with self._db.write(lock=_LOCK) as conn:
+            self._requeue_stale(conn, time.time())
+
     def heartbeat(self, job_id: str, *, worker_id: str | None = None) -> bool:
         """Record that the job's worker is alive; ``False`` if the job is no longer running
         (or, given ``worker_id``, no longer run by that worker)."""
-        cursor = self._db.connect().execute(
-            "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'"
-            " AND (? IS NULL OR worker = ?)",
-            (time.time(), job_id, worker_id, worker_id),
+        sql = "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'"
+        if worker_id is None:
+            return self._db.execute(sql, (time.time(), job_id)).rowcount > 0
+        return (
+            self._db.execute(f"{sql} AND worker = ?", (time.time(), job_id, worker_id)).rowcount > 0
         )
-        return cursor.rowcount > 0
 
     def report(self, job_id: str, progress: Mapping[str, Any]) -> None:
         """Record a running job's progress (shown by ``/jobs``); a no-op once it finished."""
-        self._db.connect().execute(
+        self._db.execute(
             "UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'",
             (json.dumps(dict(progress), default=str), job_id),
         )
@@ -277,7 +258,7 @@ class JobQueue:
         Raises:
             NotFound: no job has that id.
         """
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             job = self._row(conn, "id = ?", job_id)
             if job.status != "running" or (worker_id is not None and job.worker != worker_id):
                 log.warning(
@@ -311,7 +292,7 @@ class JobQueue:
         Raises:
             NotFound: no job has that id.
         """
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             conn.execute(
                 "UPDATE jobs SET status = 'cancelled', finished_at = ?"
                 " WHERE id = ? AND status = 'queued'",
@@ -325,44 +306,40 @@ class JobQueue:
         Raises:
             NotFound: no job has that id (never existed, or pruned as old).
         """
-        return self._row(self._db.connect(), "id = ?", job_id)
+        return self._row(self._db, "id = ?", job_id)
 
     def list(self, project: ProjectKey | None = None, *, limit: int = 50) -> builtins.list[Job]:
         """The newest ``limit`` jobs, of one project or of all, newest first."""
         if project is None:
-            rows = self._db.connect().execute(
-                "SELECT * FROM jobs ORDER BY seq DESC LIMIT ?", (limit,)
-            )
+            rows = self._db.execute("SELECT * FROM jobs ORDER BY seq DESC LIMIT ?", (limit,))
         elif project.generation is None:
             # A bare id ("4") means every generation of that project id.
-            rows = self._db.connect().execute(
+            rows = self._db.execute(
                 "SELECT * FROM jobs WHERE project_id = ? ORDER BY seq DESC LIMIT ?",
                 (project.id, limit),
             )
         else:
-            rows = self._db.connect().execute(
+            rows = self._db.execute(
                 "SELECT * FROM jobs WHERE project = ? ORDER BY seq DESC LIMIT ?",
                 (str(project), limit),
             )
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each status (every status present, for ``/metrics``)."""
         counts = dict.fromkeys(get_args(JobStatus), 0)
-        for status, n in self._db.connect().execute(
-            "SELECT status, COUNT(*) FROM jobs GROUP BY status"
-        ):
+        for status, n in self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
             counts[status] = n
         return counts
 
-    def _row(self, conn: sqlite3.Connection, where: str, value: Any) -> Job:
+    def _row(self, conn: Executor, where: str, value: Any) -> Job:
         row = conn.execute(f"SELECT * FROM jobs WHERE {where}", (value,)).fetchone()
         if row is None:
             raise NotFound(
                 f"No job {value!r}: the id is unknown, or the job finished long ago and was"
                 f" deleted (the newest {self.keep_finished} finished jobs are kept)."
             )
-        return _job(row)
+        return job_from_row(row)
 
     def requeue_lost(self, worker_ids: Iterable[str], why: str) -> int:
         """Hand the running jobs of workers known to be gone back to the queue now.
@@ -374,23 +351,21 @@ class JobQueue:
         if not ids:
             return 0
         marks = ", ".join("?" * len(ids))
-        with self._db.write() as conn:
+        with self._db.write(lock=_LOCK) as conn:
             rows = conn.execute(
                 f"SELECT * FROM jobs WHERE status = 'running' AND worker IN ({marks})", ids
             ).fetchall()
             self._requeue(conn, rows, why, time.time())
         return len(rows)
 
-    def _requeue_stale(self, conn: sqlite3.Connection, now: float) -> None:
+    def _requeue_stale(self, conn: Executor, now: float) -> None:
         stale = conn.execute(
             "SELECT * FROM jobs WHERE status = 'running' AND heartbeat_at < ?",
             (now - self.stale_after,),
         ).fetchall()
         self._requeue(conn, stale, "stopped heartbeating", now)
 
-    def _requeue(
-        self, conn: sqlite3.Connection, rows: Iterable[sqlite3.Row], why: str, now: float
-    ) -> None:
+    def _requeue(self, conn: Executor, rows: Iterable[Any], why: str, now: float) -> None:
         for row in rows:
             lost = f"worker {row['worker']} {why}"
             sibling = conn.execute(
@@ -404,13 +379,13 @@ class JobQueue:
                 status, error = "cancelled", f"{lost}; merged into queued job {sibling['id']}"
                 reasons = json.loads(sibling["reasons"])
                 for name, n in json.loads(row["reasons"]):
-                    _add_reason(reasons, name, n)
+                    add_reason(reasons, name, n)
                 conn.execute(
                     "UPDATE jobs SET reasons = ?, payload = ?, coalesced = coalesced + ?"
                     " WHERE seq = ?",
                     (
                         json.dumps(reasons),
-                        _merge(json.loads(row["payload"]), json.loads(sibling["payload"])),
+                        merge_payload(json.loads(row["payload"]), json.loads(sibling["payload"])),
                         row["coalesced"],
                         sibling["seq"],
                     ),

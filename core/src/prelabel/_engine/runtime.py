@@ -14,17 +14,19 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from prelabel._engine.acceptance import AcceptanceTracker
+from prelabel._engine.artifacts import ArtifactStore
 from prelabel._engine.bulk_job import run_predict_job
+from prelabel._engine.diskcheck import WriteFailures, require_writable, unwritable
+from prelabel._engine.engines import database_target, open_database
 from prelabel._engine.errorlog import ErrorLog
 from prelabel._engine.jobrunner import JobRunner
 from prelabel._engine.jobs import Job, JobQueue
 from prelabel._engine.liveness import WorkerRegistry
 from prelabel._engine.policy import ServedVersion, TrainingPolicy
+from prelabel._engine.projectsetup import merge_extra_params
 from prelabel._engine.runner import PredictionRunner, RunStats
 from prelabel._engine.selector import SelectorSync
 from prelabel._engine.store import ProjectState, ProjectStore
@@ -33,12 +35,15 @@ from prelabel._engine.training import GatedTraining
 from prelabel._ls.client import LabelStudioClient
 from prelabel.backend import Backend, Context, TrainJob
 from prelabel.config import LabelConfig
-from prelabel.errors import InvalidExtraParams, PrelabelError
+from prelabel.errors import PrelabelError, ServiceUnavailable
 from prelabel.media import MediaResolver
 from prelabel.project import ProjectKey
 from prelabel.registry import discover, load_backend, select_backend
 from prelabel.settings import BackendSettings, CoreSettings, check_environment, load_settings
 from prelabel.threads import Role, threads_for
+
+if TYPE_CHECKING:
+    from prelabel._engine.rqjobs import RqDelivery
 
 __all__ = ["PolicyFactory", "Runtime", "build_runtime", "make_backend"]
 
@@ -74,6 +79,9 @@ class Runtime:
     policy: TrainingPolicy = field(init=False)
     selector: SelectorSync = field(init=False)
     job_runner: JobRunner | None = None
+    write_failures: WriteFailures = field(default_factory=WriteFailures)
+    #: Delivers jobs to RQ workers (``PRELABEL_REDIS_URL``); ``None`` without Redis.
+    delivery: RqDelivery | None = None
     _settings_cache: dict[str, BackendSettings] = field(default_factory=dict)
     _data_dirs: set[Path] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -93,18 +101,9 @@ class Runtime:
         cached = self._settings_cache.get(cache_key)
         if cached is not None:
             return cached
-        try:
-            merged = type(base).model_validate({**base.model_dump(), **extra_params})
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            known = ", ".join(sorted(type(base).model_fields)) or "none"
-            raise InvalidExtraParams(
-                f"Invalid extra_params for the {self.backend.name} backend: {problems}. "
-                f"Accepted keys: {known}."
-            ) from None
-        if len(self._settings_cache) < 256:
+        merged = merge_extra_params(self.backend, extra_params)
+        # Bounded in count and size: extra_params come from callers.
+        if len(self._settings_cache) < 256 and len(cache_key) <= 64 * 1024:
             self._settings_cache[cache_key] = merged
         return merged
 
@@ -221,6 +220,10 @@ class Runtime:
             data_dir=self.data_dir(state.key),
             interaction=list(interaction),
             params={k: v for k, v in params.items() if k != "context"},
+            shared_database=None
+            if self.store.database.dialect == "sqlite"
+            else self.store.database,
+            on_dropped=self.telemetry.count_dropped,
         )
 
     def prefetch(self, key: ProjectKey, tasks: Sequence[Mapping[str, Any]]) -> None:
@@ -304,16 +307,35 @@ class Runtime:
         if not self.policy.trains:
             return {"trains": False}
         runner = self.settings.job_runner
-        if runner == "thread":
-            alive = int(self.job_runner is not None and self.job_runner.alive)
-        else:
-            alive = self.workers.alive()
+        alive = self.live_workers()
         status: dict[str, Any] = {"trains": True, "runner": runner, "workers": alive}
+        if self.delivery is not None:
+            status["queue"] = f"rq:{self.delivery.rq.name}"
         if not alive:
             status["problem"] = "no training worker is running: jobs queue until one starts" + (
                 " (start `prelabel worker`)" if runner == "external" else ""
             )
         return status
+
+    def store_problem(self) -> str | None:
+        """Why the store cannot take writes (read-only, full, a write just failed), or ``None``."""
+        return unwritable(self.store.root) or self.write_failures.recent()
+
+    def check_services(self) -> None:
+        """Raise :class:`ServiceUnavailable` unless the state database answers (``/health``).
+
+        Redis is checked by :meth:`training_status` (it counts RQ's workers).
+        """
+        if self.store.database.dialect != "sqlite":  # a file needs no network round trip
+            self.store.database.execute("SELECT 1")
+
+    def live_workers(self) -> int:
+        """Workers able to run this backend's jobs now (RQ's count with Redis)."""
+        if self.delivery is not None:
+            return self.delivery.workers()
+        if self.settings.job_runner == "thread":
+            return int(self.job_runner is not None and self.job_runner.alive)
+        return self.workers.alive()
 
     def record_acceptance(
         self, key: ProjectKey, task: Mapping[str, Any], annotation: Mapping[str, Any]
@@ -355,15 +377,34 @@ def build_runtime(
     if adopt:
         backend.home = settings.model_dir
         backend.threads = threads_for(role, settings)
-    settings.model_dir.mkdir(parents=True, exist_ok=True)
-    store = ProjectStore(settings.model_dir)
-    queue = JobQueue(store.db_path, stale_after=settings.job_stale_seconds)
-    acceptance = AcceptanceTracker(store.db_path)
-    workers = WorkerRegistry(store.db_path)
+    require_writable(settings.model_dir)
+    database = open_database(database_target(settings.database_url, settings.model_dir))
+    artifacts = None
+    if settings.artifacts_url:
+        artifacts = ArtifactStore(
+            settings.artifacts_url, settings.artifacts_options, settings.model_dir
+        )
+    store = ProjectStore(settings.model_dir, database=database, artifacts=artifacts)
+    queue = JobQueue(database, stale_after=settings.job_stale_seconds)
+    acceptance = AcceptanceTracker(database)
+    workers = WorkerRegistry(database)
+    delivery = None
+    if settings.redis_url:
+        from prelabel._engine.rqjobs import RqDelivery
+
+        delivery = RqDelivery(settings.redis_url, backend.name, queue)
+        queue.add_listener(delivery.on_enqueue)
+
+    def scraped_workers() -> int:
+        try:
+            return delivery.workers() if delivery is not None else workers.alive()
+        except ServiceUnavailable:
+            return 0  # /health says why; a metrics scrape must not fail with Redis
+
     telemetry = Telemetry(
         backend.name,
         queue.counts,
-        live_workers=None if settings.job_runner == "thread" else workers.alive,
+        live_workers=None if settings.job_runner == "thread" else scraped_workers,
     )
     runner = PredictionRunner(
         backend,
@@ -381,7 +422,8 @@ def build_runtime(
         media=media or MediaResolver(settings),
         runner=runner,
         workers=workers,
-        errors=ErrorLog(store.db_path),
+        delivery=delivery,
+        errors=ErrorLog(database),
     )
     runtime.policy = policy(runtime)
     runtime.selector = SelectorSync(lambda state: runtime.ls_api())

@@ -2,8 +2,10 @@
 
 Layout under the model directory (``PRELABEL_MODEL_DIR``)::
 
-    prelabel.db                            SQLite (WAL), shared with the job queue
-    projects/<slug>/versions/<number>/     artifacts of one promoted version
+    prelabel.db                            SQLite (WAL), shared with the job queue; unused
+                                           when PRELABEL_DATABASE_URL names PostgreSQL
+    projects/<slug>/versions/<number>/     artifacts of one promoted version (with
+                                           PRELABEL_ARTIFACTS_URL: a cache of them)
     tmp/                                   work dirs of trainings in progress, trash being deleted
 
 Projects are keyed by ``str(ProjectKey)`` (``"12.1795807427"``), so a project recreated after a
@@ -27,15 +29,14 @@ from typing import Any
 
 from prelabel._engine.annotation_cache import SCHEMA as _CACHE_SCHEMA
 from prelabel._engine.annotation_cache import AnnotationCache
-from prelabel._engine.db import Database
+from prelabel._engine.artifacts import ArtifactStore
+from prelabel._engine.engines import open_database
 from prelabel._engine.versions import SCHEMA as _VERSIONS_SCHEMA
 from prelabel._engine.versions import VersionInfo, VersionStore
+from prelabel.database import DB_NAME, Database
 from prelabel.project import ProjectKey
 
 __all__ = ["DB_NAME", "ProjectState", "ProjectStore", "VersionInfo"]
-
-#: The SQLite file under the model directory (the job queue opens it too).
-DB_NAME = "prelabel.db"
 
 _SCHEMA = (
     (
@@ -69,31 +70,48 @@ def _dumps(value: Any) -> str:
 
 
 class ProjectStore(VersionStore, AnnotationCache):
-    """SQLite + files under ``root``; see the module docstring for layout and guarantees.
+    """The database + files under ``root``; see the module docstring for layout and guarantees.
 
     Versions come from :class:`~prelabel._engine.versions.VersionStore`, the training-data cache
     from :class:`~prelabel._engine.annotation_cache.AnnotationCache`.
     """
 
-    def __init__(self, root: Path, *, tmp_max_age: float = 2 * 86400.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        database: Database | Path | str | None = None,
+        artifacts: ArtifactStore | None = None,
+        tmp_max_age: float = 2 * 86400.0,
+    ) -> None:
         """Open (creating if needed) the store and clean up what a crash left behind.
 
         Args:
             root: the model directory.
+            database: the state database (a :class:`Database`, a PostgreSQL URL or a SQLite
+                path); by default the SQLite file ``root/prelabel.db``.
+            artifacts: shared storage for the versions' files (``PRELABEL_ARTIFACTS_URL``);
+                ``root`` then keeps this machine's copies.
             tmp_max_age: work dirs under ``root/tmp`` untouched this many seconds belong to a
                 training that died; they are removed at start-up.
         """
         self.root = root
+        self.artifacts = artifacts
         for sub in ("projects", "tmp"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        self._db = Database(self.db_path)
+        self._db = open_database(database if database is not None else self.db_path)
         self._db.migrate("store", _SCHEMA)
         self._cleanup(tmp_max_age)
 
     @property
     def db_path(self) -> Path:
-        """The SQLite file (give it to :class:`prelabel._engine.jobs.JobQueue`)."""
+        """The SQLite file under ``root`` (used unless :attr:`database` is PostgreSQL)."""
         return self.root / DB_NAME
+
+    @property
+    def database(self) -> Database:
+        """The state database (give it to :class:`prelabel._engine.jobs.JobQueue`)."""
+        return self._db
 
     # -- setup data ------------------------------------------------------------------------
 
@@ -112,24 +130,18 @@ class ProjectStore(VersionStore, AnnotationCache):
 
     def projects(self) -> list[ProjectKey]:
         """Every project with stored setup data or versions."""
-        rows = self._db.connect().execute(
-            "SELECT project FROM projects UNION SELECT project FROM versions"
-        )
+        rows = self._db.execute("SELECT project FROM projects UNION SELECT project FROM versions")
         return [ProjectKey.parse(row[0]) for row in rows]
 
     def resolve(self, key: ProjectKey) -> ProjectKey:
         """``key``, or for a bare project id the newest generation this store knows of it."""
         if key.generation is not None:
             return key
-        row = (
-            self._db.connect()
-            .execute(
-                "SELECT project FROM projects WHERE project = ? OR project LIKE ?"
-                " ORDER BY updated_at DESC LIMIT 1",
-                (key.id, f"{key.id}.%"),  # ids are digits: nothing to escape
-            )
-            .fetchone()
-        )
+        row = self._db.execute(
+            "SELECT project FROM projects WHERE project = ? OR project LIKE ?"
+            " ORDER BY updated_at DESC LIMIT 1",
+            (key.id, f"{key.id}.%"),  # ids are digits: nothing to escape
+        ).fetchone()
         return ProjectKey.parse(row[0]) if row is not None else key
 
     def remember_setup(
@@ -146,7 +158,7 @@ class ProjectStore(VersionStore, AnnotationCache):
         ``label_config=None`` keeps the stored config.
         """
         params = _dumps(dict(extra_params))
-        conn = self._db.connect()
+        conn = self._db
         row = conn.execute(
             "SELECT extra_params, hostname, access_token, label_config FROM projects"
             " WHERE project = ?",
@@ -172,7 +184,7 @@ class ProjectStore(VersionStore, AnnotationCache):
 
     def set_label_config(self, key: ProjectKey, xml: str) -> None:
         """Record the project's labeling config (from a webhook); no write if unchanged."""
-        conn = self._db.connect()
+        conn = self._db
         row = conn.execute(
             "SELECT label_config FROM projects WHERE project = ?", (str(key),)
         ).fetchone()
@@ -189,27 +201,23 @@ class ProjectStore(VersionStore, AnnotationCache):
 
     def bump(self, key: ProjectKey, name: str, n: int = 1) -> int:
         """Add ``n`` to the project's counter ``name``; returns its new value."""
-        row = (
-            self._db.connect()
-            .execute(
-                "INSERT INTO counters (project, name, value) VALUES (?, ?, ?)"
-                " ON CONFLICT (project, name) DO UPDATE SET value = value + excluded.value"
-                " RETURNING value",
-                (str(key), name, n),
-            )
-            .fetchone()
-        )
+        row = self._db.execute(
+            "INSERT INTO counters (project, name, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (project, name) DO UPDATE SET value = counters.value + excluded.value"
+            " RETURNING value",
+            (str(key), name, n),
+        ).fetchone()
         return int(row[0])
 
     def reset(self, key: ProjectKey, name: str) -> None:
         """Set the project's counter ``name`` back to 0."""
-        self._db.connect().execute(
+        self._db.execute(
             "UPDATE counters SET value = 0 WHERE project = ? AND name = ?", (str(key), name)
         )
 
     def counters(self) -> dict[str, dict[str, int]]:
         """``{str(project key): {counter name: value}}``."""
         out: dict[str, dict[str, int]] = {}
-        for row in self._db.connect().execute("SELECT project, name, value FROM counters"):
+        for row in self._db.execute("SELECT project, name, value FROM counters"):
             out.setdefault(row[0], {})[row[1]] = row[2]
         return out

@@ -19,6 +19,14 @@ from prelabel._engine.runner import RunStats
 
 __all__ = ["Telemetry"]
 
+#: At most this many projects' served versions are exported: projects come from /setup, and
+#: callers must not be able to grow /metrics without bound. Every other label value comes from
+#: a closed set (routes, status codes, LS's webhook actions, outcomes) or is capped likewise.
+MAX_VERSION_SERIES = 1000
+#: Distinct (reason, name) pairs of ``prelabel_dropped_total`` a process reports by name; the
+#: rest are summed under ``name="other"`` so a model with a huge vocabulary cannot flood /metrics.
+MAX_DROPPED_SERIES = 200
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 100)
 
 
@@ -57,7 +65,8 @@ class _StoreCollector(Collector):
                 "The model version each project is served with (value is always 1).",
                 labels=["backend", "project", "version"],
             )
-            for project, version in sorted(self.served_versions().items()):
+            served = sorted(self.served_versions().items())
+            for project, version in served[:MAX_VERSION_SERIES]:
                 versions.add_metric([self.backend, project, version], 1)
             yield versions
 
@@ -101,10 +110,17 @@ class Telemetry:
         )
         self.webhooks = Counter(
             "prelabel_webhook_events",
-            "Webhook events by action.",
+            "Webhook events by action (LS's actions by name, anything else as 'other').",
             ["action"],
             registry=self.registry,
         )
+        self.dropped = Counter(
+            "prelabel_dropped",
+            "What a backend's model found but its results leave out, by reason and name.",
+            ["backend", "reason", "name"],
+            registry=self.registry,
+        )
+        self._dropped_series: set[tuple[str, str]] = set()
         self.store_collector = _StoreCollector(backend, job_counts, live_workers)
         self.registry.register(self.store_collector)
 
@@ -123,6 +139,16 @@ class Telemetry:
                 self.predictions.labels(self.backend, outcome).inc(n)
         if stats.regions:
             self.regions.labels(self.backend).inc(stats.regions)
+
+    def count_dropped(self, reason: str, name: str, count: int) -> None:
+        """Count ``count`` things dropped for ``reason`` (see ``Context.count_dropped``)."""
+        series = (reason, name)
+        if series not in self._dropped_series:
+            if len(self._dropped_series) >= MAX_DROPPED_SERIES:
+                name = "other"
+            else:
+                self._dropped_series.add(series)
+        self.dropped.labels(self.backend, reason, name).inc(count)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -19,6 +19,7 @@ from typing import Any
 from prelabel._engine.jobs import Job
 from prelabel._engine.policy import ServedVersion, TrainingPolicy
 from prelabel._engine.store import ProjectState
+from prelabel._engine.trainingdata import usable_tasks
 from prelabel.annotations import hash_bucket
 from prelabel.backend import Evaluation
 from prelabel.config import LabelConfig
@@ -75,7 +76,7 @@ class GatedTraining(TrainingPolicy):
     def served_version(self, state: ProjectState) -> ServedVersion:
         if state.current is None:
             return ServedVersion(self.runtime.backend.version, None)
-        return ServedVersion(state.current.name, state.current.path)
+        return ServedVersion(state.current.name, self.runtime.store.local_path(state.current))
 
     def due(self, key: ProjectKey, changes: int) -> bool:
         """Train after every ``train_every`` changes, the first time at ``train_min_annotations``."""
@@ -91,8 +92,7 @@ class GatedTraining(TrainingPolicy):
         return {"pull": True}
 
     def run(self, job: Job) -> dict[str, Any]:
-        runtime, key = self.runtime, job.project
-        store, settings = runtime.store, runtime.settings
+        key, store = job.project, self.runtime.store
         state = store.project(key)
         if not state.label_config:
             raise ConfigError(
@@ -103,11 +103,19 @@ class GatedTraining(TrainingPolicy):
         store.reset(key, CHANGES)
         if job.payload.get("pull"):
             self._pull_annotations(state)
-        tasks = store.annotated_tasks(key)
+        config = LabelConfig.cached(state.label_config)
+        tasks, skipped = usable_tasks(key, store.annotated_tasks(key), config)
+        outcome = self._train(state, config, tasks, job.reason)
+        return {**outcome, "skipped": skipped} if skipped else outcome
+
+    def _train(
+        self, state: ProjectState, config: LabelConfig, tasks: list[dict[str, Any]], reason: str
+    ) -> dict[str, Any]:
+        runtime, key = self.runtime, state.key
+        store, settings = runtime.store, runtime.settings
         if not tasks:
             return {"trained": False, "reason": "no annotated tasks"}
         train, holdout = split_holdout(tasks, settings.holdout_fraction, settings.min_holdout)
-        config = LabelConfig.cached(state.label_config)
         champion = state.current
         with store.new_version_dir(key) as workdir:
             fit_job = runtime.train_job(
@@ -116,7 +124,7 @@ class GatedTraining(TrainingPolicy):
                 tasks=train,
                 holdout=holdout,
                 workdir=workdir,
-                reason=job.reason,
+                reason=reason,
             )
             result = runtime.backend.fit(fit_job)
             unreadable = _unreadable_tasks(train, fit_job.media.fetch_failures())
@@ -138,7 +146,11 @@ class GatedTraining(TrainingPolicy):
             if holdout:
                 challenger = self._evaluate(state, config, holdout, workdir, "challenger")
                 defender = self._evaluate(
-                    state, config, holdout, champion.path if champion else None, "champion"
+                    state,
+                    config,
+                    holdout,
+                    store.local_path(champion) if champion else None,
+                    "champion",
                 )
                 metric = next((e.metric for e in (challenger, defender) if e), "score")
                 new, old = (e.value if e is not None else 0.0 for e in (challenger, defender))

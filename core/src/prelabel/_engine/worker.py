@@ -24,10 +24,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from prelabel._engine.engines import database_target, open_database
 from prelabel._engine.jobrunner import JobError, JobInterrupted, JobRunner
 from prelabel._engine.jobs import Job, JobQueue
 from prelabel._engine.liveness import BEAT_SECONDS, WorkerRegistry, new_worker_id
 from prelabel.settings import CoreSettings
+from prelabel.threads import TRAIN_NICENESS
 
 __all__ = ["ChildJobs", "die_with_parent", "run_worker"]
 
@@ -40,6 +42,13 @@ def die_with_parent() -> None:
     """In a child between fork and exec: get SIGTERM when the parent process dies (Linux)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _start_job_process() -> None:
+    """In a job's child process before exec: die with the worker, yield the CPU to serving."""
+    die_with_parent()
+    with contextlib.suppress(OSError):
+        os.nice(TRAIN_NICENESS)
 
 
 def _describe_exit(code: int) -> str:
@@ -74,7 +83,7 @@ class ChildJobs:
             command = [sys.executable, "-m", "prelabel._engine.jobprocess", job.id, str(out)]
             env = {**self.environ, "PRELABEL_BACKEND": self.backend}
             with self._lock:
-                self._current = subprocess.Popen(command, env=env, preexec_fn=die_with_parent)
+                self._current = subprocess.Popen(command, env=env, preexec_fn=_start_job_process)
             code = self._current.wait()
             with self._lock:
                 self._current = None
@@ -97,15 +106,20 @@ class ChildJobs:
 
 
 def run_worker(backend: str, settings: CoreSettings) -> None:
-    """Work off the queue under ``settings.model_dir`` until SIGTERM/SIGINT.
+    """Work off the queue until SIGTERM/SIGINT (an RQ worker with ``PRELABEL_REDIS_URL``).
 
     Jobs left running by dead workers of this host are requeued at start; on a signal the
     running job's child is stopped and its job goes back to the queue.
     """
     settings.model_dir.mkdir(parents=True, exist_ok=True)
-    db_path = settings.model_dir / "prelabel.db"
-    queue = JobQueue(db_path, stale_after=settings.job_stale_seconds)
-    registry = WorkerRegistry(db_path)
+    database = open_database(database_target(settings.database_url, settings.model_dir))
+    queue = JobQueue(database, stale_after=settings.job_stale_seconds)
+    if settings.redis_url:
+        from prelabel._engine.rqjobs import run_rq_worker
+
+        run_rq_worker(backend, settings.redis_url, queue, settings.job_stale_seconds)
+        return
+    registry = WorkerRegistry(database)
     dead = registry.dead_on_this_host()
     if dead:
         recovered = queue.requeue_lost(dead, "is gone (its process exited)")

@@ -21,10 +21,11 @@ import logging
 import threading
 import time
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 import httpx
 
+from prelabel._ls.redact import mask_tokens, safe_url
 from prelabel.errors import UpstreamError
 
 __all__ = [
@@ -34,7 +35,6 @@ __all__ = [
     "connect_hint",
     "decode_jwt",
     "json_body",
-    "safe_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ EXPORT_TIMEOUT_S = 300.0
 MAX_REDIRECTS = 5
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_SECRET_PARAMS = ("sig", "signature", "token", "key", "credential", "password", "secret", "auth")
 PAT_HOWTO = (
     "create a personal access token (LS → Account & Settings → Personal Access Token) and set "
     "it as LABEL_STUDIO_API_KEY"
@@ -112,26 +111,6 @@ def origin(url: str | httpx.URL) -> tuple[str, str, int]:
     return scheme, u.host.lower(), u.port or _DEFAULT_PORTS.get(scheme, 0)
 
 
-def safe_url(url: str | httpx.URL) -> str:
-    """``url`` fit for messages and logs: no userinfo, signature-like query values masked.
-
-    Presigned bucket URLs carry signatures and task URLs may carry ``user:pass@``.
-    """
-    text = str(url)
-    if text.startswith("data:"):
-        return text[:40] + ("…" if len(text) > 40 else "")
-    parts = urlsplit(text)
-    netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        masked = [
-            (k, "***" if any(s in k.lower() for s in _SECRET_PARAMS) else v) for k, v in pairs
-        ]
-        query = urlencode(masked, safe="/=:*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
 def connect_hint(url: str) -> str:
     """The fix for "cannot connect to Label Studio", tailored to a ``localhost`` URL."""
     host = httpx.URL(url).host.lower()
@@ -152,11 +131,15 @@ def json_body(response: httpx.Response) -> Any:
         return None
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: httpx.Response, secrets: tuple[str | None, ...] = ()) -> str:
     # LS/DRF errors are {"detail": "..."}; other bodies (HTML pages) are not worth quoting.
+    # The detail may echo the token it rejected: token-like words are masked, line breaks too.
     body = json_body(response)
     if isinstance(body, dict) and isinstance(body.get("detail"), str):
-        return f' (LS says: "{body["detail"][:200]}")'
+        detail = body["detail"][:200]
+        for secret in filter(None, secrets):
+            detail = detail.replace(secret, "***")
+        return f" (LS says: {mask_tokens(detail)!r})"
     return ""
 
 
@@ -223,7 +206,7 @@ class LabelStudioClient:
         if response.status_code != 200:
             raise UpstreamError(
                 f"Label Studio refused to exchange the personal access token at {url} "
-                f"(HTTP {response.status_code}){_detail(response)}: the token is revoked, "
+                f"(HTTP {response.status_code}){_detail(response, (self._key,))}: the token is revoked, "
                 "belongs to another LS instance, or is an access token rather than a personal "
                 "access token. Create a new one in LS → Account & Settings → Personal Access "
                 "Token and set LABEL_STUDIO_API_KEY."
@@ -336,7 +319,7 @@ class LabelStudioClient:
             fix = f"unexpected redirect to {safe_url(response.headers.get('location', '?'))}"
         else:
             fix = _FIXES.get(status, "the request was not accepted")
-        return f"{head}{_detail(response)}: {fix}."
+        return f"{head}{_detail(response, (self._key, self._access))}: {fix}."
 
     def _transport_message(self, url: str, exc: httpx.HTTPError) -> str:
         if isinstance(exc, httpx.TimeoutException):

@@ -18,17 +18,13 @@ from urllib.parse import urljoin
 
 import httpx
 
-from prelabel._ls.client import (
-    MAX_REDIRECTS,
-    LabelStudioClient,
-    connect_hint,
-    origin,
-    safe_url,
-)
+from prelabel._ls.client import MAX_REDIRECTS, LabelStudioClient, connect_hint, origin
+from prelabel._ls.guard import AddressRefused
+from prelabel._ls.redact import safe_url
 from prelabel.errors import MediaError, UpstreamError
 from prelabel.settings import CoreSettings
 
-__all__ = ["NO_LS", "Fetcher", "too_big", "write_atomic"]
+__all__ = ["NO_LS", "Fetcher", "named_host", "too_big", "write_atomic"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +52,18 @@ _EXTERNAL_FIXES = {
     "task_data_password in Label Studio, or make the file public",
     ("external", 404): "the file does not exist at that URL",
 }
+
+
+def named_host(settings: CoreSettings, host: str, port: int) -> bool:
+    """Whether ``PRELABEL_MEDIA_ALLOW_HOSTS`` names ``host`` itself (not through a wildcard).
+
+    Only a named host may be on a private network or this machine (see :mod:`prelabel._ls.guard`).
+    """
+    host = host.lower().strip("[]")
+    return any(
+        entry.strip().lower().strip("[]") in {host, f"{host}:{port}"}
+        for entry in settings.media_allow_hosts
+    )
 
 
 def too_big(url: str, size: int, limit_mb: float) -> MediaError:
@@ -121,6 +129,14 @@ class Fetcher:
                 else:
                     request = self.http.build_request("GET", url, headers=headers, timeout=timeout)
                     response = self.http.send(request, stream=True)
+            except AddressRefused as exc:
+                raise MediaError(
+                    f"Refusing to fetch {safe_url(orig)}: {safe_url(url)} is on "
+                    f"{', '.join(exc.addresses) or 'no address'}, which is not a public address "
+                    "('*', '*.domain' and Label Studio's redirects reach public hosts only). If "
+                    f"this backend should fetch from {exc.host}, name it in "
+                    "PRELABEL_MEDIA_ALLOW_HOSTS."
+                ) from None
             except httpx.TimeoutException:
                 raise MediaError(
                     f"Cannot fetch {safe_url(orig)}: {safe_url(url)} did not answer within "
@@ -164,8 +180,8 @@ class Fetcher:
         tail = "" if self.client else f", or if it is your Label Studio, {NO_LS}"
         return MediaError(
             f"Refusing to fetch {safe_url(orig)}: host {host}:{port} is neither {ls} nor listed "
-            "in PRELABEL_MEDIA_ALLOW_HOSTS. Add it there (comma-separated; '*' allows any host) "
-            f"if this backend should download from it{tail}."
+            "in PRELABEL_MEDIA_ALLOW_HOSTS. Add it there (comma-separated; '*' allows any public "
+            f"host) if this backend should download from it{tail}."
         )
 
 

@@ -21,7 +21,8 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from prelabel._ls.client import LabelStudioClient, safe_url
+from prelabel._ls.client import LabelStudioClient
+from prelabel._ls.redact import safe_url
 from prelabel.errors import UpstreamError
 
 __all__ = ["import_predictions", "iter_tasks", "project", "select_version"]

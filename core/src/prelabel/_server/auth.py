@@ -35,9 +35,11 @@ def check_authorization(header: str | None, settings: CoreSettings) -> None:
     elif scheme == "basic" and settings.basic_auth_user and settings.basic_auth_pass:
         try:
             user, _, password = (
-                base64.b64decode(credentials.strip(), validate=True).decode().partition(":")
+                base64.b64decode(credentials.strip().encode("ascii"), validate=True)
+                .decode()
+                .partition(":")
             )
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, UnicodeError):  # not base64, not ASCII, not UTF-8 inside
             raise Unauthorized("Malformed basic-auth credentials.") from None
         # Compare both parts even if the first differs, so timing reveals nothing.
         user_ok = _equal(user, settings.basic_auth_user)

@@ -12,17 +12,23 @@ import logging
 import re
 import unicodedata
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from prelabel._engine.diskcheck import is_store_failure
 from prelabel.errors import PrelabelError, Unauthorized
 
-__all__ = ["install_error_handlers", "reason_phrase"]
+__all__ = ["NESTED_TOO_DEEP", "install_error_handlers", "reason_phrase"]
 
 log = logging.getLogger(__name__)
 
 #: Longer reason phrases are cut: some proxies refuse status lines of several kilobytes.
 MAX_REASON = 500
+
+NESTED_TOO_DEEP = (
+    "The request body is nested too deeply (Label Studio's bodies are a few levels deep); "
+    "send flatter JSON."
+)
 
 #: Typographic punctuation prelabel's messages use, in ASCII.
 _PUNCTUATION = str.maketrans(
@@ -86,8 +92,26 @@ def install_error_handlers(app: Flask) -> None:
         # werkzeug's descriptions are generic: the standard reason phrase says as much.
         return _body(type(exc).__name__, exc.description or exc.name, status, explain=False)
 
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError) -> Response:
+        # JSON nested a few hundred levels parses, then overflows the stack of the next
+        # walker (storing it, scoring it): the input's fault, not the server's.
+        log.warning("RecursionError on %s: %s", request.path, exc)
+        return _body("BadRequest", NESTED_TOO_DEEP, 400)
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        if is_store_failure(exc):
+            runtime = app.extensions["prelabel"]
+            runtime.write_failures.record(exc)
+            problem = runtime.store_problem()
+            log.error("Nothing stored for %s: %s (%s).", request.path, problem, exc)
+            return _body(
+                "StoreUnavailable",
+                f"Nothing was stored: {problem}. Free disk space or remount the model "
+                "directory read-write; GET /health reports it.",
+                503,
+            )
         log.exception("Unhandled error")
         return _body(
             "InternalError", "Internal error in the backend; see its log for details.", 500

@@ -4,6 +4,7 @@ A mistake found by a gunicorn worker shows as ``Listening at…``, a traceback p
 exit 3. Found here, it is a :class:`~prelabel.errors.PrelabelError` that the command line
 prints as one line saying what to do. In order:
 
+0. the model directory takes writes (not read-only, not full);
 1. every ``PRELABEL_*`` variable is a setting of prelabel or of an installed backend;
 2. a backend is chosen, installed, importable and valid, and its settings parse;
 3. the address can be bound (so a second server never starts a training worker on the
@@ -16,6 +17,7 @@ prints as one line saying what to do. In order:
 from __future__ import annotations
 
 import errno
+import ipaddress
 import logging
 import os
 import signal
@@ -24,13 +26,14 @@ import sys
 import tempfile
 import traceback
 
+from prelabel._engine.diskcheck import require_writable
 from prelabel._engine.runtime import make_backend
 from prelabel.backend import Backend
 from prelabel.errors import BackendLoadError, ConfigError, PrelabelError
 from prelabel.registry import discover
 from prelabel.settings import CoreSettings, check_environment
 
-__all__ = ["check_address", "load_in_child", "preflight"]
+__all__ = ["check_address", "load_in_child", "preflight", "warn_if_open"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ def preflight(
     Raises:
         PrelabelError: the first problem found, as one line that says what to do.
     """
+    require_writable(settings.model_dir)
     # Core names first: a misspelled PRELABEL_BACKEND must be reported as such, not as
     # "choose a backend". Variables of installed backends are checked with their backend.
     prefixes = [f"PRELABEL_{n.upper()}_" for n in discover()]
@@ -66,7 +70,26 @@ def preflight(
     except ConfigError as exc:
         # Projects may still bring what is missing in their extra_params; /setup says so.
         log.warning("%s", exc)
+    warn_if_open(settings, host)
     return backend
+
+
+def warn_if_open(settings: CoreSettings, host: str) -> None:
+    """Warn when anyone who reaches the port may use the backend (see SECURITY.md)."""
+    if settings.auth_enabled:
+        return
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        log.warning(
+            "Authentication is off and the backend listens on %s: anyone who can reach this "
+            "port can connect projects, read predictions and start training. Keep it inside "
+            "Label Studio's network, or set PRELABEL_BASIC_AUTH_USER/_PASS (and "
+            "PRELABEL_API_TOKEN for webhooks); see SECURITY.md.",
+            host or "all interfaces",
+        )
 
 
 def check_address(host: str, port: int) -> None:

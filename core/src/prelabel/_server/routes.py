@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from prelabel._doctor import SetupVerdicts
+from prelabel._engine.diskcheck import is_store_failure
 from prelabel._engine.events import handle_event
+from prelabel._engine.projectsetup import check_hostname
 from prelabel._engine.runtime import Runtime
 from prelabel._server.auth import check_authorization
+from prelabel._server.errors import NESTED_TOO_DEEP
 from prelabel.config import LabelConfig
 from prelabel.errors import BadRequest, InvalidExtraParams, Unauthorized
 from prelabel.metrics.bias import gaps_by_version
-from prelabel.project import ProjectKey
+from prelabel.project import ProjectKey, is_id
 
 __all__ = ["bp"]
 
@@ -27,11 +31,42 @@ def _runtime() -> Runtime:
     return runtime
 
 
+# A \uD800-\uDFFF escape: JSON allows it, but alone it is no character and cannot be stored.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    """The request's JSON object; 400 saying what is wrong with anything else."""
+    data = request.get_data(cache=True)
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"The request body is not UTF-8 (byte {exc.start}).") from None
+    except RecursionError:
+        raise BadRequest(NESTED_TOO_DEEP) from None
+    except ValueError as exc:  # JSONDecodeError, or a number past Python's 4,300 digits
+        raise BadRequest(f"The request body is not JSON: {exc}.") from None
     if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
+        raise BadRequest(f"The request body must be a JSON object, got {type(body).__name__}.")
+    if _SURROGATE_ESCAPE.search(data):
+        try:
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(
+                "The request body contains an unpaired UTF-16 surrogate escape (\\ud800-"
+                "\\udfff alone), which is no character; fix the text that carries it."
+            ) from None
     return body
+
+
+def _text(body: Mapping[str, Any], key: str) -> str | None:
+    """An optional string field: ``None`` when absent or empty, 400 when not a string."""
+    value = body.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"'{key}' must be a string, got {type(value).__name__}")
+    return value
 
 
 def normalise_extra_params(value: Any) -> dict[str, Any]:
@@ -52,20 +87,34 @@ def normalise_extra_params(value: Any) -> dict[str, Any]:
 
 @bp.get("/")
 @bp.get("/health")
-def health() -> Response:
+def health() -> tuple[Response, int]:
     runtime = _runtime()
+    runtime.check_services()  # a 503 naming what is down: LS shows the backend disconnected
+    problem = runtime.store_problem()
+    store: dict[str, Any] = {"writable": problem is None}
+    if problem is not None:
+        # 503: Label Studio shows the backend disconnected instead of sending annotations
+        # that cannot be stored (it never resends a webhook).
+        store["problem"] = problem
     body: dict[str, Any] = {
-        "status": "UP",
+        "status": "UP" if problem is None else "DOWN",
         "model_class": type(runtime.backend).__name__,
         "backend": runtime.backend.name,
         "version": runtime.backend.version,
         "threads": runtime.backend.threads,
-        "training": runtime.training_status(),
+        "store": store,
     }
-    if _authorised(runtime):
-        # /health is open to probes; what went wrong in which project is for those who log in.
-        body["last_errors"] = last_errors(runtime, None)
-    return jsonify(body)
+    try:
+        body["training"] = runtime.training_status()
+        if _authorised(runtime):
+            # /health is open to probes; what went wrong in which project is for those who
+            # log in.
+            body["last_errors"] = last_errors(runtime, None)
+    except Exception as exc:  # both live in the store, on that disk
+        if problem is None or not is_store_failure(exc):
+            raise
+        body["training"] = {"problem": f"unknown while the store cannot be read ({exc})"}
+    return jsonify(body), 200 if problem is None else 503
 
 
 def _authorised(runtime: Runtime) -> bool:
@@ -96,13 +145,10 @@ def setup() -> Response:
     extra = normalise_extra_params(body.get("extra_params"))
     # A backend that cannot predict for this project fails here, where LS shows the reason.
     runtime.check_project(key, config, runtime.settings_for(extra), source="setup")
-    hostname, token = body.get("hostname"), body.get("access_token")
+    hostname, token = _text(body, "hostname"), _text(body, "access_token")
+    check_hostname(runtime.settings, runtime.store.project(key), hostname)
     runtime.store.remember_setup(
-        key,
-        extra_params=extra,
-        hostname=hostname if isinstance(hostname, str) and hostname else None,
-        access_token=token if isinstance(token, str) and token else None,
-        label_config=schema,
+        key, extra_params=extra, hostname=hostname, access_token=token, label_config=schema
     )
     state = runtime.store.project(key)
     version = runtime.served_version(state).name
@@ -126,6 +172,10 @@ def predict() -> Response:
     tasks = body.get("tasks")
     if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
         raise BadRequest("/predict needs 'tasks', a list of task objects.")
+    # Task ids key the media failures and the served predictions: LS sends integers.
+    bad = next((t["id"] for t in tasks if t.get("id") is not None and not is_id(t["id"])), None)
+    if bad is not None:
+        raise BadRequest(f"/predict task 'id' must be an integer id, got {bad!r:.80}")
     key = ProjectKey.parse(body.get("project"))
     project = runtime.store.project(key)
     xml = body.get("label_config") or project.label_config
@@ -153,7 +203,9 @@ def predict() -> Response:
 
 @bp.post("/webhook")
 def webhook() -> tuple[Response, int]:
-    response, status = handle_event(_runtime(), _body())
+    runtime = _runtime()
+    response, status = handle_event(runtime, _body())
+    runtime.write_failures.clear()  # it stored what it got: the disk takes writes again
     return jsonify(response), status
 
 
@@ -166,13 +218,19 @@ def legacy_train() -> tuple[Response, int]:
     tasks = body.get("annotations")
     if not isinstance(tasks, list):
         raise BadRequest("/train needs 'annotations', the list of annotated tasks.")
-    if isinstance(body.get("label_config"), str):
-        runtime.store.set_label_config(key, body["label_config"])
+    bad = next((i for i, task in enumerate(tasks) if not isinstance(task, dict)), None)
+    if bad is not None:
+        raise BadRequest(
+            f"/train 'annotations'[{bad}] must be a task object, got {type(tasks[bad]).__name__}."
+        )
+    config = _text(body, "label_config")
+    if config is not None:
+        runtime.store.set_label_config(key, config)
     if not runtime.policy.trains:
         return jsonify(
             status="ok", detail=f"the {runtime.backend.name} backend does not train"
         ), 200
-    runtime.store.replace_annotations(key, [t for t in tasks if isinstance(t, dict)])
+    runtime.store.replace_annotations(key, tasks)
     job = runtime.queue.enqueue(key, "train", reason="TRAIN")
     runtime.wake_jobs()
     return jsonify(status="ok", job=job.id), 201
@@ -183,16 +241,14 @@ def bulk_predict(project: str) -> tuple[Response, int]:
     """Pre-annotate the project's tasks in LS in a background job (progress in ``/jobs``)."""
     runtime = _runtime()
     key = runtime.store.resolve(ProjectKey.parse(project))
-    body = request.get_json(silent=True) or {}
-    if not isinstance(body, dict):
-        raise BadRequest("The body, when given, must be a JSON object.")
+    body = _body() if request.get_data(cache=True) else {}
     unknown = sorted(set(body) - {"unlabeled_only", "select"})
     if unknown or not all(
         isinstance(body.get(k, True), bool) for k in ("unlabeled_only", "select")
     ):
         raise BadRequest(
             "POST /projects/<project>/predict takes an optional JSON object with boolean"
-            f" 'unlabeled_only' and 'select'; got {body!r}."
+            f" 'unlabeled_only' and 'select'; got {body!r:.200}."
         )
     state = runtime.store.project(key)
     if not state.label_config:
@@ -233,9 +289,12 @@ def project_versions(project: str) -> Response:
 
 @bp.post("/projects/<project>/rollback")
 def rollback(project: str) -> Response:
+    """Serve the previous version, or the one named by ``?version=`` or ``{"version": …}``."""
     runtime = _runtime()
     key = ProjectKey.parse(project)
-    version = runtime.store.rollback(key)
+    has_body = bool(request.get_data(cache=True))
+    named = request.args.get("version") or (_text(_body(), "version") if has_body else None)
+    version = runtime.store.rollback(key, to=named)
     return jsonify(project=str(key), model_version=version.name)
 
 
@@ -296,4 +355,6 @@ def job_json(job: Any) -> dict[str, Any]:
         "progress": dict(job.progress),
         "result": dict(job.result),
         "error": job.error,
+        "worker": job.worker,
+        "attempts": job.attempts,
     }

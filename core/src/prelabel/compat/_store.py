@@ -1,9 +1,9 @@
-"""Per-project key/value state and the webhook log of compat models, in ``prelabel.db``.
+"""Per-project key/value state and the webhook log of compat models, in the state database.
 
 Both live in the model directory's SQLite file (WAL, one connection per thread and process,
-see :mod:`prelabel._engine.db`), so every gunicorn worker and the training thread see a value the
-moment it is committed: no in-process cache can go stale (the reference SDK memoises reads,
-protocol §11.4 item 7).
+see :mod:`prelabel.database`) or in PostgreSQL with ``PRELABEL_DATABASE_URL``, so every
+gunicorn worker and the training thread see a value the moment it is committed: no
+in-process cache can go stale (the reference SDK memoises reads, protocol §11.4 item 7).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prelabel._engine.db import Database
-from prelabel._engine.store import DB_NAME
+from prelabel._engine.engines import open_database
+from prelabel.database import DB_NAME, Database
 
 __all__ = ["CompatStore"]
 
@@ -39,27 +39,22 @@ MAX_PENDING_EVENTS = 1000
 class CompatStore:
     """Key/value pairs (any JSON value) per project, and webhook bodies waiting for ``fit``."""
 
-    def __init__(self, model_dir: Path) -> None:
-        self.path = model_dir / DB_NAME
-        self._db = Database(self.path)
+    def __init__(self, model_dir: Path, database: Database | Path | str | None = None) -> None:
+        self._db = open_database(database if database is not None else model_dir / DB_NAME)
         self._db.migrate("compat", _SCHEMA)
 
     def get(self, project: str, key: str) -> Any:
         """The value, or ``None`` when the key is not set."""
-        row = (
-            self._db.connect()
-            .execute("SELECT value FROM compat_kv WHERE project = ? AND key = ?", (project, key))
-            .fetchone()
-        )
+        row = self._db.execute(
+            "SELECT value FROM compat_kv WHERE project = ? AND key = ?", (project, key)
+        ).fetchone()
         return None if row is None else json.loads(row[0])
 
     def has(self, project: str, key: str) -> bool:
         """Whether the key is set for the project."""
-        row = (
-            self._db.connect()
-            .execute("SELECT 1 FROM compat_kv WHERE project = ? AND key = ?", (project, key))
-            .fetchone()
-        )
+        row = self._db.execute(
+            "SELECT 1 FROM compat_kv WHERE project = ? AND key = ?", (project, key)
+        ).fetchone()
         return row is not None
 
     def set(self, project: str, key: str, value: Any) -> None:
@@ -75,7 +70,7 @@ class CompatStore:
                 f"set({key!r}, …): the value must be JSON-serialisable (str, number, list, dict…),"
                 f" got {type(value).__name__}: {exc}"
             ) from None
-        self._db.connect().execute(
+        self._db.execute(
             "INSERT INTO compat_kv (project, key, value, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (project, key) DO UPDATE SET value = excluded.value,"
             " updated_at = excluded.updated_at",
@@ -84,19 +79,14 @@ class CompatStore:
 
     def newest(self, key: str) -> Any:
         """The most recently written value of ``key`` in any project, or ``None``."""
-        row = (
-            self._db.connect()
-            .execute(
-                "SELECT value FROM compat_kv WHERE key = ? ORDER BY updated_at DESC LIMIT 1",
-                (key,),
-            )
-            .fetchone()
-        )
+        row = self._db.execute(
+            "SELECT value FROM compat_kv WHERE key = ? ORDER BY updated_at DESC LIMIT 1", (key,)
+        ).fetchone()
         return None if row is None else json.loads(row[0])
 
     def add_event(self, project: str, body: dict[str, Any]) -> None:
         """Keep a webhook body until a training job hands it to ``fit``."""
-        with self._db.write() as conn:
+        with self._db.write(lock=f"compat:{project}") as conn:
             conn.execute(
                 "INSERT INTO compat_events (project, body, created_at) VALUES (?, ?, ?)",
                 (project, json.dumps(body, default=str), time.time()),
@@ -117,7 +107,7 @@ class CompatStore:
 
     def take_events(self, project: str) -> list[dict[str, Any]]:
         """Remove and return the project's pending webhook bodies, oldest first."""
-        with self._db.write() as conn:
+        with self._db.write(lock=f"compat:{project}") as conn:
             rows = conn.execute(
                 "SELECT seq, body FROM compat_events WHERE project = ? ORDER BY seq", (project,)
             ).fetchall()

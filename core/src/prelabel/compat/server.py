@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from prelabel._engine.engines import database_target
 from prelabel._engine.runtime import build_runtime
 from prelabel._server.app import create_app
 from prelabel._server.gunicorn import run_gunicorn as serve
@@ -39,7 +40,8 @@ def make_app(
         model if isinstance(model, type) else load_model_class(Path(model), class_name=class_name)
     )
     settings.model_dir.mkdir(parents=True, exist_ok=True)
-    backend = CompatBackend(model_class, CompatStore(settings.model_dir))
+    database = database_target(settings.database_url, settings.model_dir)
+    backend = CompatBackend(model_class, CompatStore(settings.model_dir, database))
     runtime = build_runtime(backend, settings, policy=CompatTraining)
     return create_app(runtime=runtime, start_jobs=start_jobs)
 
@@ -61,4 +63,5 @@ def run_gunicorn(
         threads=threads,
         timeout=timeout,
         app_factory=lambda: make_app(directory, settings, class_name=class_name),
+        max_request_bytes=int(settings.max_request_mb * 1024 * 1024),
     )

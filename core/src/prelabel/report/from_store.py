@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from prelabel._engine.acceptance import AcceptanceTracker
+from prelabel._engine.engines import open_database
 from prelabel._engine.jobs import Job, JobQueue
-from prelabel._engine.store import DB_NAME, ProjectStore, VersionInfo
+from prelabel._engine.store import ProjectStore, VersionInfo
+from prelabel.database import DB_NAME
 from prelabel.errors import ConfigError
 from prelabel.metrics.bias import BiasGap, agreement_gap, gaps_by_version
 from prelabel.project import ProjectKey
@@ -25,23 +27,27 @@ from prelabel.report.model import (
 __all__ = ["pooled_gap", "report_from_store"]
 
 
-def report_from_store(model_dir: Path, project: str | None = None) -> list[ProjectReport]:
+def report_from_store(
+    model_dir: Path, project: str | None = None, *, database_url: str | None = None
+) -> list[ProjectReport]:
     """One report per project in the store at ``model_dir`` (only ``project`` when given).
 
-    A bare project id (``"12"``) selects every generation of that id.
+    A bare project id (``"12"``) selects every generation of that id. With ``database_url``
+    (``PRELABEL_DATABASE_URL``) the state is read from PostgreSQL instead of ``model_dir``.
 
     Raises:
         ConfigError: ``model_dir`` holds no prelabel store, or not that project.
     """
-    if not (model_dir / DB_NAME).is_file():
+    if database_url is None and not (model_dir / DB_NAME).is_file():
         raise ConfigError(
             f"No prelabel store in {model_dir} (no {DB_NAME}): pass the directory the backend"
             " runs with (its PRELABEL_MODEL_DIR) as --model-dir."
         )
+    database = open_database(database_url or model_dir / DB_NAME)
     # No clean-up of old work dirs: a report must not touch a running backend's files.
-    store = ProjectStore(model_dir, tmp_max_age=math.inf)
-    queue = JobQueue(store.db_path)
-    acceptance = AcceptanceTracker(store.db_path)
+    store = ProjectStore(model_dir, database=database, tmp_max_age=math.inf)
+    queue = JobQueue(database)
+    acceptance = AcceptanceTracker(database)
     keys = set(store.projects()) | set(acceptance.projects())
     keys |= {job.project for job in queue.list(limit=queue.keep_finished)}
     if project is not None:

@@ -2,7 +2,10 @@
 
 The weights root is ``PRELABEL_MODEL_DIR``: a name is a path relative to it. ``..``, absolute
 paths and symlinks leading out of it are refused, so a labeling config (which any project
-member may edit) cannot make the server read an arbitrary file.
+member may edit) cannot make the server read an arbitrary file. Nor are weights read from the
+directories prelabel itself writes there with bytes callers choose (the media cache, project
+data, work dirs): weight files are unpickled, and a task URL ending in ``.pt`` lands in the
+media cache under a name anyone can compute.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from prelabel.errors import BackendLoadError
 
 __all__ = ["find_weights", "locate_weights"]
 
+#: Directories under the model directory that hold what prelabel downloads and writes.
+WRITTEN_BY_PRELABEL = ("media-cache", "projects", "tmp")
+
 
 def locate_weights(name: str, root: Path) -> Path:
     """Where the weights called ``name`` are (or would be) inside ``root``; not checked to exist.
@@ -22,7 +28,8 @@ def locate_weights(name: str, root: Path) -> Path:
         root: the weights root (``PRELABEL_MODEL_DIR``).
 
     Raises:
-        BackendLoadError: ``name`` is empty, absolute, or leads out of ``root``.
+        BackendLoadError: ``name`` is empty, absolute, leads out of ``root``, or into a
+            directory prelabel writes (:data:`WRITTEN_BY_PRELABEL`).
     """
     name = name.strip()
     if not name:
@@ -35,6 +42,12 @@ def locate_weights(name: str, root: Path) -> Path:
         raise BackendLoadError(
             f"Refusing model path {name!r}: weights are read only inside PRELABEL_MODEL_DIR "
             f"({base}); give a path relative to it, without '..'."
+        )
+    if any(candidate.is_relative_to(base / sub) for sub in WRITTEN_BY_PRELABEL):
+        raise BackendLoadError(
+            f"Refusing model path {name!r}: {', '.join(WRITTEN_BY_PRELABEL)} under "
+            "PRELABEL_MODEL_DIR hold files prelabel downloads and writes, never weights; put "
+            f"weights elsewhere in {base} (e.g. {base / 'weights'})."
         )
     return candidate
 
