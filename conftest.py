@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+# torch's OpenMP threads sleep rather than spin while waiting, as in the processes the
+# `prelabel` command starts (prelabel.threads): on a busy machine spinning threads make
+# torch code on every core ten times slower. Set before any test module imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _loopback(host: object) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -30,6 +31,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_healthy(client: httpx.Client, process: subprocess.Popen[Any], name: str) -> None:
+    """Poll ``/health`` until it answers 200, failing fast when ``process`` exits (60 s)."""
+    for _ in range(600):
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}")
+        try:
+            if client.get("/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not become healthy in 60 s")
 
 
 @dataclass
@@ -58,17 +73,7 @@ def served(
     )  # fmt: skip
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300)
     try:
-        for _ in range(600):
-            if server.poll() is not None:
-                raise RuntimeError(f"prelabel serve {name} exited with {server.returncode}")
-            try:
-                if client.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"prelabel serve {name} did not become healthy in 60 s")
+        wait_healthy(client, server, f"prelabel serve {name}")
         yield Server(client, server.pid)
     finally:
         client.close()

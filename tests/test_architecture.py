@@ -42,6 +42,7 @@ PUBLIC = {
     "prelabel.scenario",
     "prelabel.settings",
     "prelabel.testing",
+    "prelabel.threads",
     "prelabel.validation",
     "prelabel.vision",
 }

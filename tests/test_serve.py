@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from prelabel._engine.liveness import pid_alive
+from prelabel.threads import cpu_cores
 
 CONFIG = """<View><Text name="text" value="$text"/>
 <Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/></Choices></View>"""
@@ -144,6 +145,15 @@ def test_promoted_version_is_served_by_every_worker(server):
         if line.startswith("prelabel_requests_total{") and 'endpoint="/setup"' in line
     )
     assert setups >= 31
+
+
+def test_serve_sets_the_thread_policy_of_every_process_it_starts(serve):
+    client, proc = serve("textcls")
+    # --workers 2: each serving worker gets half the cores (whichever answers).
+    assert {client.get("/health").json()["threads"] for _ in range(6)} == {max(1, cpu_cores() // 2)}
+    (worker,) = training_workers(proc.pid)
+    environ = Path(f"/proc/{worker}/environ").read_bytes().split(b"\0")
+    assert b"OMP_WAIT_POLICY=PASSIVE" in environ  # and the job processes it starts inherit it
 
 
 def test_the_training_worker_is_supervised_and_reported_in_health(serve):

@@ -7,6 +7,7 @@ the middle of a job, exactly as the OOM killer or an operator would.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from prelabel._engine.liveness import WorkerRegistry, pid_alive, pid_started_at
 from prelabel._engine.store import ProjectStore
 from prelabel._engine.supervisor import Supervisor
 from prelabel.project import ProjectKey
+from prelabel.threads import TRAIN_NICENESS
 
 KEY = ProjectKey("3", 1700000000)
 
@@ -79,6 +81,13 @@ def test_each_job_runs_in_its_own_process_and_the_worker_loads_no_model(plugin_e
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
     assert WorkerRegistry(store.db_path).workers() == []  # a clean stop unregisters
+
+
+def test_a_job_runs_on_the_training_threads_at_a_lower_priority(plugin_env, start_worker):
+    plugin_env["PRELABEL_TRAIN_THREADS"] = "3"
+    *_, child = _held_job(plugin_env, start_worker)
+    seen = json.loads((Path(plugin_env["SLOWFIT_DIR"]) / f"seen-{child}.json").read_text())
+    assert seen == {"threads": 3, "nice": min(19, os.nice(0) + TRAIN_NICENESS)}
 
 
 def test_a_killed_job_process_fails_its_job_at_once_naming_the_signal(plugin_env, start_worker):

@@ -318,16 +318,16 @@ def test_an_encoder_is_refused_as_the_ner_model(tmp_path):
         backend.load()
 
 
-def test_threads_follow_settings_and_workers(monkeypatch, base_dir):
-    from prelabel_ner.models import available_cores
-
+def test_load_puts_torch_on_the_core_thread_policy(monkeypatch, base_dir):
     before = torch.get_num_threads()
     try:
-        monkeypatch.setenv("WEB_CONCURRENCY", "2")
+        monkeypatch.setenv("PRELABEL_THREADS", "3")
         NerBackend(NerBackend.load_settings()).load()
-        assert torch.get_num_threads() == max(1, available_cores() // 2)
-        NerBackend(NerBackend.load_settings(threads=3)).load()
         assert torch.get_num_threads() == 3
+        backend = NerBackend(NerBackend.load_settings())
+        backend.threads = 2  # what the runtime gives a training job's process
+        backend.load()
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
 

@@ -14,7 +14,6 @@ from prelabel.results import rle_to_mask
 from prelabel.settings import CoreSettings
 from prelabel.testing import fixture, make_context
 from prelabel_sam import SamBackend
-from prelabel_sam.backend import default_threads
 from prelabel_sam.model import SamModel
 from prelabel_sam.synthetic import (
     BRUSH_CONFIG,
@@ -214,26 +213,12 @@ def test_every_setting_is_documented():
         assert f"PRELABEL_SAM_{name.upper()}" in readme, name
 
 
-def test_threads_divide_the_cores_among_serve_workers(monkeypatch):
-    import os
-
-    cores = len(os.sched_getaffinity(0))
-    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
-    assert default_threads() == cores
-    monkeypatch.setenv("WEB_CONCURRENCY", str(cores))
-    assert default_threads() == 1
-    monkeypatch.setenv("WEB_CONCURRENCY", str(cores * 4))
-    assert default_threads() == 1  # never zero
-    monkeypatch.setenv("WEB_CONCURRENCY", "many")
-    assert default_threads() == cores
-
-
-def test_load_sets_torch_threads(monkeypatch):
+def test_load_puts_torch_on_the_core_thread_policy(monkeypatch):
     import torch
 
     before = torch.get_num_threads()
     try:
-        monkeypatch.setenv("PRELABEL_SAM_THREADS", "1")
+        monkeypatch.setenv("PRELABEL_THREADS", "1")
         SamBackend().load()
         assert torch.get_num_threads() == 1
     finally:

@@ -74,6 +74,8 @@ class Trained(NamedTuple):
     version_dir: Path
     metrics: dict[str, float]
     config: str
+    #: torch's thread count at the start of each epoch, and after ``fit`` returned.
+    threads_seen: set[int]
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +85,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     Session-scoped: the image and video tests share it (training takes about a minute).
     Its weights are ``version_dir / "label.pt"``.
     """
+    import torch
+    from ultralytics.utils import NUM_THREADS
+    from ultralytics.utils.callbacks import base
+
     from prelabel.testing import make_train_job
     from prelabel_yolo.synthetic import box_result, data_uri, shapes_image
 
@@ -106,6 +112,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
                 },
             )
         )
+        backend.threads = NUM_THREADS + 1  # not what ultralytics sets
+        seen: set[int] = set()
+        epoch_starts = base.default_callbacks["on_train_epoch_start"]
+        patch.setitem(  # every YOLO object built from now on reports its epochs
+            base.default_callbacks,
+            "on_train_epoch_start",
+            [*epoch_starts, lambda _: seen.add(torch.get_num_threads())],
+        )
         backend.load()
         rng = np.random.default_rng(1)
         tasks = []
@@ -119,8 +133,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
             backend, SHAPES, tasks[:63], holdout=tasks[63:], workdir=tmp / "v1", media=tmp
         )
         result = backend.fit(job)
+        seen.add(torch.get_num_threads())
     assert result is not None
-    return Trained(backend, job.workdir, dict(result.metrics), SHAPES)
+    return Trained(backend, job.workdir, dict(result.metrics), SHAPES, seen)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

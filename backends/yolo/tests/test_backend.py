@@ -148,7 +148,7 @@ def test_classes_without_a_label_are_reported_to_metrics_per_class(tmp_path: Pat
 
 
 def test_fine_tuned_weights_are_lru_bounded(model_dir: Path) -> None:
-    cache = ModelCache(model_dir, max_tuned=1)
+    cache = ModelCache(model_dir, max_tuned=1, prepare=lambda _: None)
     first = cache.tuned(model_dir / "coco-random.pt")
     cache.tuned(model_dir / "coco-random-seg.pt")
     assert [Path(k).name for k in cache.loaded] == ["coco-random-seg.pt"]
@@ -164,9 +164,10 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 
 def test_fit_learns_to_find_the_drawn_shapes(
-    trained: tuple[YoloBackend, Path, dict[str, float], str], tmp_path: Path
+    trained: tuple[YoloBackend, Path, dict[str, float], str, set[int]], tmp_path: Path
 ) -> None:
-    backend, version_dir, metrics, shapes_config = trained
+    backend, version_dir, metrics, shapes_config, threads_seen = trained
+    assert threads_seen == {backend.threads}  # through ultralytics' trainer and validator
     assert (version_dir / "label.pt").is_file()
     assert sorted(p.name for p in version_dir.iterdir()) == ["label.pt"]  # dataset and runs removed
     assert metrics["label.map50"] > 0.5
@@ -187,12 +188,12 @@ def test_fit_learns_to_find_the_drawn_shapes(
 
 
 def test_evaluate_is_map50_95_and_agrees_with_ultralytics_val(
-    trained: tuple[YoloBackend, Path, dict[str, float], str], tmp_path: Path
+    trained: tuple[YoloBackend, Path, dict[str, float], str, set[int]], tmp_path: Path
 ) -> None:
     """The gate's score on held-out tasks matches ultralytics' own mAP50-95 on the same images."""
     from ultralytics import YOLO
 
-    backend, version_dir, _, shapes_config = trained
+    backend, version_dir, _, shapes_config, _ = trained
     rng = np.random.default_rng(7)  # images the model has never seen
     images = [shapes_image(rng, 96, 72, ["red"]) for _ in range(16)]
     tasks = [
@@ -251,10 +252,10 @@ def _annotated_tasks(images: list[tuple[bytes, list[Shape]]], boxes: bool) -> li
 
 
 def test_evaluate_without_annotated_boxes_scores_what_would_be_served(
-    trained: tuple[YoloBackend, Path, dict[str, float], str], tmp_path: Path
+    trained: tuple[YoloBackend, Path, dict[str, float], str, set[int]], tmp_path: Path
 ) -> None:
     """mAP is undefined without objects; then boxes served on images annotated empty cost."""
-    backend, version_dir, _, shapes_config = trained
+    backend, version_dir, _, shapes_config, _ = trained
     ctx = make_context(
         backend, shapes_config, media=tmp_path, model_dir=version_dir, extra_params={"imgsz": 96}
     )
@@ -271,9 +272,9 @@ def test_evaluate_without_annotated_boxes_scores_what_would_be_served(
 
 
 def test_evaluate_averages_map_and_agreement_over_controls(
-    trained: tuple[YoloBackend, Path, dict[str, float], str], tmp_path: Path
+    trained: tuple[YoloBackend, Path, dict[str, float], str, set[int]], tmp_path: Path
 ) -> None:
-    backend, version_dir, _, shapes_config = trained
+    backend, version_dir, _, shapes_config, _ = trained
     masks = (
         '<BrushLabels name="mask" toName="image">'
         '<Label value="blob" predicted_values="person,car"/></BrushLabels>'

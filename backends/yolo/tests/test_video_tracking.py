@@ -33,7 +33,9 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 
 @pytest.fixture(scope="module")
-def detector(trained: tuple[YoloBackend, Path, dict[str, float], str], model_dir: Path) -> str:
+def detector(
+    trained: tuple[YoloBackend, Path, dict[str, float], str, set[int]], model_dir: Path
+) -> str:
     """The test-trained red-rectangle detector, under PRELABEL_MODEL_DIR as model_path names it."""
     shutil.copyfile(trained[1] / "label.pt", model_dir / "red-detector.pt")
     return "red-detector.pt"

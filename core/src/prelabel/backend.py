@@ -19,6 +19,7 @@ from prelabel.metrics.agreement import agreement
 from prelabel.project import ProjectKey
 from prelabel.results import Prediction
 from prelabel.settings import BackendSettings, CoreSettings, load_settings
+from prelabel.threads import threads_for
 
 if TYPE_CHECKING:
     from prelabel.config import LabelConfig
@@ -208,6 +209,7 @@ class Backend(ABC):
     ) -> None:
         self.settings = settings if settings is not None else self.load_settings()
         self._home = home
+        self._threads: int | None = None
 
     @property
     def home(self) -> Path:
@@ -223,6 +225,22 @@ class Backend(ABC):
     @home.setter
     def home(self, path: Path) -> None:
         self._home = path
+
+    @property
+    def threads(self) -> int:
+        """CPU threads this process's model may use; set by the runtime (see :mod:`prelabel.threads`).
+
+        A serving worker's share of the cores, or a training job's. A torch backend applies
+        it in :meth:`load` with ``prelabel.threads.use_torch_threads(self.threads)``. Outside
+        a runtime: the serving share from the environment.
+        """
+        if self._threads is None:
+            self._threads = threads_for("serve")
+        return self._threads
+
+    @threads.setter
+    def threads(self, count: int) -> None:
+        self._threads = count
 
     @classmethod
     def env_prefix(cls) -> str:

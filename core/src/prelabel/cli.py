@@ -16,6 +16,7 @@ import click
 from prelabel._logging import setup_logging
 from prelabel.errors import PrelabelError
 from prelabel.registry import discover
+from prelabel.threads import use_passive_waits
 
 if TYPE_CHECKING:
     from prelabel._engine.supervisor import Supervisor
@@ -30,6 +31,8 @@ NAME_HELP = (
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Machine-learning backends for Label Studio."""
+    # Before anything imports torch, here and in every process started from here.
+    use_passive_waits()
 
 
 @cli.command("list")

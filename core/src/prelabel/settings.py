@@ -160,6 +160,13 @@ class CoreSettings(BaseSettings):
             '{"endpoint_url": "http://minio:9000"}; credentials preferably from AWS_* variables.'
         ),
     )
+    threads: int | Literal["auto"] = Field(
+        default="auto",
+        description="CPU threads of each serving worker's model (auto: the cores / --workers).",
+    )
+    train_threads: int | Literal["auto"] = Field(
+        default="auto", description="CPU threads of a training job (auto: half the cores)."
+    )
     # NoDecode: the environment gives "a.com,b.com", not JSON; the validator below splits it.
     media_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -191,6 +198,16 @@ class CoreSettings(BaseSettings):
         if isinstance(value, str):
             return [h.strip() for h in value.split(",") if h.strip()]
         return value
+
+    @field_validator("threads", "train_threads", mode="before")
+    @classmethod
+    def _thread_count(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"give a number of threads (1 or more) or 'auto', not {value!r}")
+        return int(text)
 
     @field_validator("label_studio_url")
     @classmethod

@@ -11,13 +11,11 @@ from __future__ import annotations
 import atexit
 import functools
 import logging
-import os
 import shutil
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -42,10 +40,11 @@ from prelabel import (
 )
 from prelabel.annotations import judged_annotation, judged_result, unannotated
 from prelabel.errors import ConfigError
+from prelabel.threads import use_torch_threads
 from prelabel_ner.documents import SUPPORTED, Document, read_document
 from prelabel_ner.entities import Spans, find_spans
 from prelabel_ner.inference import tag_texts
-from prelabel_ner.models import LoadedModel, ModelCache, resolve_source, torch_threads
+from prelabel_ner.models import LoadedModel, ModelCache, resolve_source
 from prelabel_ner.training import Example, TrainOptions, artifact_dir, fine_tune
 
 if TYPE_CHECKING:
@@ -69,15 +68,6 @@ def ner_controls(config: LabelConfig) -> list[Control]:
     ]
 
 
-def serving_workers() -> int:
-    """Serving processes sharing this machine: gunicorn's ``WEB_CONCURRENCY`` (set by
-    ``prelabel serve --workers``), else 1."""
-    try:
-        return max(1, int(os.environ.get("WEB_CONCURRENCY", "1")))
-    except ValueError:
-        return 1
-
-
 @dataclass
 class NerStats:
     """Counters the backend exposes: what the models found but LS was not shown."""
@@ -99,22 +89,6 @@ class Found:
     control: Control
     document: Document | None
     spans: Spans
-
-
-@contextmanager
-def training_threads(settings: NerBackend.Settings) -> Iterator[None]:
-    """torch on ``train_threads`` (default: half the cores) for a training job, then as before.
-
-    The job runner fits and gates (``evaluate``) in the training process, beside serving.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(torch_threads(settings.train_threads, 2))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class NerBackend(Backend):
@@ -149,12 +123,6 @@ class NerBackend(Backend):
         )
         batch_size: int = Field(default=16, ge=1, description="Windows per forward pass.")
         device: str = Field(default="", description="torch device ('cpu', 'cuda:0'…); empty: auto.")
-        threads: int = Field(
-            default=0, ge=0, description="torch threads per serving process; 0: cores / workers."
-        )
-        train_threads: int = Field(
-            default=0, ge=0, description="torch threads while fine-tuning; 0: half the cores."
-        )
         tuned_cache_size: int = Field(
             default=4, ge=1, description="Fine-tuned per-project models kept in memory."
         )
@@ -201,14 +169,14 @@ class NerBackend(Backend):
         The warm-up inference makes ``/health`` answering mean the first ``/predict`` is fast.
         """
         try:
-            import torch
-            import transformers  # noqa: F401  (fail at start, naming the package)
+            import torch  # noqa: F401  (fail at start, naming the package)
+            import transformers  # noqa: F401
         except ImportError as exc:
             raise BackendLoadError(
                 f"The ner backend needs torch and transformers: pip install prelabel-ner ({exc})."
             ) from exc
+        use_torch_threads(self.threads)
         settings = self._settings
-        torch.set_num_threads(torch_threads(settings.threads, serving_workers()))
         if settings.model:
             model = self._base(settings)
             tag_texts(model, ["Warm-up text."], batch_size=1, overlap=0)
@@ -332,10 +300,7 @@ class NerBackend(Backend):
 
         The promotion gate calls it in the training job, so it runs on the training threads.
         """
-        settings = ctx.settings
-        assert isinstance(settings, self.Settings)
-        with training_threads(settings):
-            found_by_task = self._find(unannotated(tasks), ctx)
+        found_by_task = self._find(unannotated(tasks), ctx)
         hits = predicted = annotated = 0
         for task, found in zip(tasks, found_by_task, strict=True):
             result = judged_result(task)
@@ -368,30 +333,29 @@ class NerBackend(Backend):
         )
         metrics: dict[str, float] = {}
         trained = False
-        with training_threads(settings):
-            for control in ner_controls(job.label_config):
-                served = artifact_dir(job.base_dir, control.name) if job.base_dir else None
-                if served is not None and not (served / "config.json").is_file():
-                    served = None
-                examples = self._examples(job, control)
-                spans = sum(len(e.spans) for e in examples)
-                target = artifact_dir(job.workdir, control.name)
-                if len(examples) < settings.min_examples or spans == 0:
-                    log.info(
-                        "ner: control %s has %d annotated texts with %d spans; it trains from "
-                        "%d texts with at least one span.",
-                        control.name,
-                        len(examples),
-                        spans,
-                        settings.min_examples,
-                    )
-                    if served is not None:
-                        shutil.copytree(served, target)
-                    continue
-                source = str(served) if served else self._start(settings)
-                found = fine_tune(source, control, examples, target, options)
-                metrics.update({f"{control.name}.{k}": v for k, v in found.items()})
-                trained = True
+        for control in ner_controls(job.label_config):
+            served = artifact_dir(job.base_dir, control.name) if job.base_dir else None
+            if served is not None and not (served / "config.json").is_file():
+                served = None
+            examples = self._examples(job, control)
+            spans = sum(len(e.spans) for e in examples)
+            target = artifact_dir(job.workdir, control.name)
+            if len(examples) < settings.min_examples or spans == 0:
+                log.info(
+                    "ner: control %s has %d annotated texts with %d spans; it trains from "
+                    "%d texts with at least one span.",
+                    control.name,
+                    len(examples),
+                    spans,
+                    settings.min_examples,
+                )
+                if served is not None:
+                    shutil.copytree(served, target)
+                continue
+            source = str(served) if served else self._start(settings)
+            found = fine_tune(source, control, examples, target, options)
+            metrics.update({f"{control.name}.{k}": v for k, v in found.items()})
+            trained = True
         return TrainResult(metrics=metrics) if trained else None
 
     def _start(self, settings: NerBackend.Settings) -> str:

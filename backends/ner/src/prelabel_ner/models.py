@@ -1,4 +1,4 @@
-"""Loading token-classification models, once per process, and the thread counts torch uses.
+"""Loading token-classification models, once per process.
 
 A model is named by a Hugging Face id (``dslim/bert-base-NER``: from the local Hugging Face
 cache, downloaded into it unless ``HF_HUB_OFFLINE=1``) or by a directory written with
@@ -23,11 +23,9 @@ from prelabel_ner.tags import TagSet
 __all__ = [
     "LoadedModel",
     "ModelCache",
-    "available_cores",
     "open_model",
     "open_pretrained",
     "resolve_source",
-    "torch_threads",
 ]
 
 log = logging.getLogger(__name__)
@@ -200,19 +198,6 @@ def _device(name: str) -> Any:
     if name:
         return torch.device(name)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, e.g. a container's cpuset)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def torch_threads(setting: int, share: int) -> int:
-    """The torch thread count: ``setting`` when positive, else the cores divided by ``share``."""
-    return setting if setting > 0 else max(1, available_cores() // max(1, share))
 
 
 class ModelCache:

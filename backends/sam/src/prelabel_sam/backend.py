@@ -11,7 +11,6 @@ background embedding (:mod:`prelabel_sam.prefetch`), as do ``TASKS_CREATED`` web
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from prelabel import (
     UnsupportedConfig,
 )
 from prelabel import results as R
+from prelabel.threads import use_torch_threads
 from prelabel.vision.cache import ModelCache
 from prelabel.vision.images import decode_image, image_url
 from prelabel.vision.weights import find_weights
@@ -55,16 +55,6 @@ OUTPUT_TAGS = {"brush": "BrushLabels", "polygon": "PolygonLabels"}
 PROMPT_TAGS = ("KeyPointLabels", "RectangleLabels")
 #: Most objects segmented per call (an annotator draws one or a few; this bounds a flood).
 MAX_OBJECTS = 64
-
-
-def default_threads() -> int:
-    """The CPU cores this process may use, shared among ``prelabel serve``'s workers."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    try:
-        workers = max(1, int(os.environ.get("WEB_CONCURRENCY", "1")))
-    except ValueError:
-        workers = 1
-    return max(1, (cores or 1) // workers)
 
 
 def output_controls(config: LabelConfig, output: str) -> dict[str, Control]:
@@ -105,11 +95,6 @@ class SamBackend(Backend):
         device: str = Field(
             default="",
             description="torch device ('cpu', 'cuda', 'cuda:1'); empty: CUDA if present.",
-        )
-        threads: int = Field(
-            default=0,
-            ge=0,
-            description="torch CPU threads; 0: the process's cores divided by the serve workers.",
         )
         output: Literal["auto", "brush", "polygon"] = Field(
             default="auto",
@@ -160,7 +145,7 @@ class SamBackend(Backend):
                     f"The sam backend needs torch and segment-anything: pip install prelabel-sam ({exc})."
                 ) from exc
             settings = self._settings
-            torch.set_num_threads(settings.threads or default_threads())
+            use_torch_threads(self.threads)
             device = resolve_device(settings.device)
             root = self.home  # PRELABEL_MODEL_DIR: weights resolve only inside it
             models: ModelCache[SamModel] = ModelCache(

@@ -35,6 +35,7 @@ from prelabel import (
 )
 from prelabel.annotations import judged_result, unannotated
 from prelabel.config import Control, LabelConfig, LabelCoverage, LabelMap, ObjectTag
+from prelabel.threads import use_torch_threads
 from prelabel.vision.images import batches
 from prelabel_yolo.controls import (
     TASKS_FOR,
@@ -56,6 +57,7 @@ from prelabel_yolo.video import (
     track_task,
     tracker_options,
 )
+from prelabel_yolo.warmup import keep_threads, warm_up
 
 if TYPE_CHECKING:
     from prelabel.testing import Scenario
@@ -140,11 +142,12 @@ class YoloBackend(Backend):
         return self.settings
 
     def load(self) -> None:
-        """Import ultralytics and load the default models named in ``preload``.
+        """Import ultralytics, set torch's threads, load and warm up the ``preload`` models.
 
-        Ultralytics pip-installs missing optional packages at run time (e.g. a HEIF decoder
-        when an image is unreadable); a server must not, so that is off unless
-        ``YOLO_AUTOINSTALL`` is set.
+        Every model is warmed up as it loads (:mod:`prelabel_yolo.warmup`), so once this
+        returns the first ``/predict`` runs as fast as later ones. Ultralytics pip-installs
+        missing optional packages at run time (e.g. a HEIF decoder when an image is
+        unreadable); a server must not, so that is off unless ``YOLO_AUTOINSTALL`` is set.
         """
         os.environ.setdefault("YOLO_AUTOINSTALL", "false")
         try:
@@ -153,6 +156,7 @@ class YoloBackend(Backend):
             raise BackendLoadError(
                 f"The yolo backend needs ultralytics: pip install prelabel-yolo ({exc})."
             ) from exc
+        use_torch_threads(self.threads)
         cache = self.models
         for kind in self._settings.preload:
             cache.base(getattr(self._settings, f"{kind}_model"))
@@ -162,8 +166,12 @@ class YoloBackend(Backend):
         """The process's model cache (weights root: :attr:`home`, ``PRELABEL_MODEL_DIR``)."""
         with self._lock:
             if self._cache is None:
-                self._cache = ModelCache(self.home, self._settings.tuned_cache_size)
+                self._cache = ModelCache(self.home, self._settings.tuned_cache_size, self._ready)
             return self._cache
+
+    def _ready(self, yolo: Any) -> None:
+        keep_threads(yolo, self.threads)
+        warm_up(yolo, self._settings.imgsz, self._settings.device)
 
     def check_config(self, config: LabelConfig) -> None:
         """Refuse configs with no image control, unusable models, or labels that map nothing.
@@ -462,7 +470,7 @@ class YoloBackend(Backend):
                     settings, DEFAULT_MODEL[control.type]
                 )
                 bases[control.name] = self.models.base(name).key
-        metrics = fit_controls(job, bases, settings)
+        metrics = fit_controls(job, bases, settings, self.threads)
         return TrainResult(metrics=metrics) if metrics else None
 
     @classmethod

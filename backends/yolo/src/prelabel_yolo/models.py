@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,11 +100,12 @@ def resolve_weights(name: str, root: Path) -> str:
     )
 
 
-def _load(source: str) -> LoadedModel:
+def _load(source: str, prepare: Callable[[Any], None]) -> LoadedModel:
     from ultralytics.models.yolo.model import YOLO
 
     try:
         yolo = YOLO(source)
+        prepare(yolo)
     except Exception as exc:  # torch/ultralytics raise many types for a corrupt or foreign file
         raise BackendLoadError(f"Could not load YOLO weights {source}: {exc}") from exc
     log.info("Loaded %s (%s, %d classes)", source, yolo.task, len(yolo.names))
@@ -116,10 +118,13 @@ class ModelCache(vision_cache.ModelCache[LoadedModel]):
     Args:
         root: the weights root (``PRELABEL_MODEL_DIR``).
         max_tuned: how many fine-tuned models stay loaded.
+        prepare: run on every ``YOLO`` object once it is loaded (the backend's warm-up).
     """
 
-    def __init__(self, root: Path, max_tuned: int) -> None:
+    def __init__(self, root: Path, max_tuned: int, prepare: Callable[[Any], None]) -> None:
         super().__init__(
-            _load, resolve=lambda name: resolve_weights(name, root), max_tuned=max_tuned
+            lambda source: _load(source, prepare),
+            resolve=lambda name: resolve_weights(name, root),
+            max_tuned=max_tuned,
         )
         self.root = root

@@ -25,6 +25,7 @@ from prelabel.config import Control
 from prelabel_yolo.controls import image_controls
 from prelabel_yolo.datasets import Dataset, export_classes, export_dataset, export_poses
 from prelabel_yolo.settings import YoloSettings
+from prelabel_yolo.warmup import keep_threads
 
 __all__ = ["TRAINABLE", "fit_controls"]
 
@@ -60,9 +61,10 @@ def _metrics(control: Control, result: Any) -> dict[str, float]:
 
 
 def fit_controls(
-    job: TrainJob, bases: Mapping[str, str], settings: YoloSettings
+    job: TrainJob, bases: Mapping[str, str], settings: YoloSettings, threads: int
 ) -> dict[str, float]:
-    """Fine-tune every trainable control; return metrics (empty when nothing trained)."""
+    """Fine-tune every trainable control on ``threads`` torch threads; return metrics (empty
+    when nothing trained)."""
     from ultralytics.models.yolo.model import YOLO
 
     controls = image_controls(job.label_config)
@@ -79,6 +81,7 @@ def fit_controls(
             )
             continue
         model = YOLO(bases[control.name])
+        keep_threads(model, threads)
         if model.task != task:
             log.info(
                 "yolo: control %s: base %s cannot train for it", control.name, bases[control.name]
@@ -114,6 +117,7 @@ def fit_controls(
         target = job.workdir / f"{control.name}.pt"
         shutil.copyfile(best if best.is_file() else Path(trainer.last), target)
         tuned = YOLO(str(target))
+        keep_threads(tuned, threads)
         result = tuned.val(
             data=str(dataset.data), imgsz=settings.train_imgsz, batch=settings.train_batch,
             plots=False, verbose=False, workers=0, project=str(job.workdir / "runs"),

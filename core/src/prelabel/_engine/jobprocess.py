@@ -4,6 +4,10 @@ Started by ``prelabel worker`` (:class:`prelabel._engine.worker.ChildJobs`), whi
 claimed the job and heartbeats it. This process builds the runtime, loads the backend, runs
 the job and writes ``{"result": …}`` or ``{"error": "Type: message"}`` to ``OUT``; the worker
 records it. The backend's memory goes back to the system when the process exits.
+
+It runs with the training share of the cores (``PRELABEL_TRAIN_THREADS``) and a lower CPU
+priority than the server (the worker lowers it before the exec), so that requests keep
+their speed while a model trains (:mod:`prelabel.threads`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ def main(argv: list[str]) -> int:
     setup_logging()
     answer: dict[str, Any]
     try:
-        runtime = build_runtime()
+        runtime = build_runtime(role="train")
         runtime.backend.load()
         answer = {"result": runtime.run_job(runtime.queue.get(job_id))}
     except Exception as exc:

@@ -40,6 +40,7 @@ from prelabel.media import MediaResolver
 from prelabel.project import ProjectKey
 from prelabel.registry import discover, load_backend, select_backend
 from prelabel.settings import BackendSettings, CoreSettings, check_environment, load_settings
+from prelabel.threads import Role, threads_for
 
 if TYPE_CHECKING:
     from prelabel._engine.rqjobs import RqDelivery
@@ -354,6 +355,7 @@ def build_runtime(
     policy: PolicyFactory = GatedTraining,
     media: MediaResolver | None = None,
     adopt: bool = True,
+    role: Role = "serve",
 ) -> Runtime:
     """Build the services for ``backend`` (not loaded: call ``runtime.backend.load()``).
 
@@ -364,13 +366,17 @@ def build_runtime(
         policy: builds the training policy; the gated champion/challenger loop by default.
         media: the media resolver; by default one from ``settings`` (tests pass their own).
         adopt: make ``settings.model_dir`` the backend's :attr:`~prelabel.Backend.home`
-            (where it resolves weights); the kit's helpers, which run on scratch directories,
-            leave the backend's own.
+            (where it resolves weights) and give it the :attr:`~prelabel.Backend.threads` of
+            ``role``; the kit's helpers, which run on scratch directories, leave the
+            backend's own.
+        role: what this process does: serve requests, or run one training job (see
+            :mod:`prelabel.threads`).
     """
     settings = settings or load_settings(CoreSettings)
     backend = backend or make_backend(settings=settings)
     if adopt:
         backend.home = settings.model_dir
+        backend.threads = threads_for(role, settings)
     require_writable(settings.model_dir)
     database = open_database(database_target(settings.database_url, settings.model_dir))
     artifacts = None

@@ -29,6 +29,7 @@ from prelabel._engine.jobrunner import JobError, JobInterrupted, JobRunner
 from prelabel._engine.jobs import Job, JobQueue
 from prelabel._engine.liveness import BEAT_SECONDS, WorkerRegistry, new_worker_id
 from prelabel.settings import CoreSettings
+from prelabel.threads import TRAIN_NICENESS
 
 __all__ = ["ChildJobs", "die_with_parent", "run_worker"]
 
@@ -43,16 +44,11 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-#: Training runs at a lower CPU priority than serving: on a small machine a job that takes
-#: every core must not push ``/health`` past Label Studio's 1 s.
-JOB_NICENESS = 10
-
-
 def _start_job_process() -> None:
     """In a job's child process before exec: die with the worker, yield the CPU to serving."""
     die_with_parent()
     with contextlib.suppress(OSError):
-        os.nice(JOB_NICENESS)
+        os.nice(TRAIN_NICENESS)
 
 
 def _describe_exit(code: int) -> str:

@@ -101,6 +101,7 @@ def health() -> tuple[Response, int]:
         "model_class": type(runtime.backend).__name__,
         "backend": runtime.backend.name,
         "version": runtime.backend.version,
+        "threads": runtime.backend.threads,
         "store": store,
     }
     try:
