@@ -387,12 +387,12 @@ class LabelStudioAPI:
         project.ml_id, project.backend = body["id"], backend
         return body
 
-    def refused_connection(self, project: Project, backend: Backend) -> str:
+    def refused_connection(self, project: Project, backend: Backend, **fields: Any) -> str:
         """``POST /api/ml`` that LS must refuse (400): the message it shows at Connect Model."""
         response = self.call(
             "POST",
             "/api/ml",
-            json={"url": backend.url, "project": project.id, "title": backend.name},
+            json={"url": backend.url, "project": project.id, "title": backend.name, **fields},
             expect=(400,),
         )
         return response.text

@@ -34,9 +34,14 @@ def test_connect_model_shows_why_the_llm_backend_cannot_predict(ls, keyless_llm,
         "doesn't look like a valid ML backend. Reason: 500 Server Error: The llm backend cannot "
         "predict: no API key for openai: set PRELABEL_LLM_API_KEY (or OPENAI_API_KEY)"
     ) in shown, shown
-    # With a key in the project's Extra params (the form sends a JSON string) it connects.
-    connected = ls.connect(project, keyless_llm, extra_params='{"api_key": "sk-project"}')
-    assert (connected["state"], connected["error_message"]) == ("CO", None), connected
+    # A key in the project's Extra params (the form sends a JSON string) is refused: a project
+    # may not choose where the server's secrets go, and the dialog says which setting to use.
+    refused = ls.refused_connection(project, keyless_llm, extra_params='{"api_key": "sk-x"}')
+    assert (
+        "extra_params may not set api_key for the llm backend" in refused
+        and "(PRELABEL_LLM_API_KEY)" in refused
+        and "sk-x" not in refused
+    ), refused
 
 
 def test_training_on_tasks_whose_media_cannot_be_fetched_fails_and_says_why(

@@ -139,7 +139,8 @@ def _detail(response: httpx.Response, secrets: tuple[str | None, ...] = ()) -> s
         detail = body["detail"][:200]
         for secret in filter(None, secrets):
             detail = detail.replace(secret, "***")
-        return f" (LS says: {mask_tokens(detail)!r})"
+        # JSON quoting: LS's own words in double quotes, control characters escaped.
+        return f" (LS says: {json.dumps(mask_tokens(detail), ensure_ascii=False)})"
     return ""
 
 
