@@ -176,6 +176,8 @@ def _as_bool_mask(mask: npt.ArrayLike) -> npt.NDArray[np.bool_]:
     array = np.asarray(mask)
     if array.ndim != 2:
         raise ValueError(f"mask must be 2-D (height, width), got shape {array.shape}")
+    if array.dtype == np.bool_:
+        return array
     if array.dtype.kind == "f" and not ((array == 0) | (array == 1)).all():
         raise ValueError("float mask must hold only 0 and 1; threshold it first (mask > 0.5)")
     in_mask: npt.NDArray[np.bool_] = array != 0
@@ -208,11 +210,23 @@ def _pack(
     widths = 3 + sizes + _WORD_SIZE
     codes = np.concatenate((np.array([count, _SIZES_FIELD], np.uint32), codes))
     widths = np.concatenate((np.array([32, _HEADER_BITS - 32], np.uint32), widths))
-    # Every field is at most 32 bits: spread each into its 32 big-endian bits and keep the
-    # low `width` of them, which concatenates the fields MSB-first in stream order.
-    bits = np.unpackbits(codes.astype(">u4").view(np.uint8).reshape(-1, 4), axis=1)
-    stream = bits[np.arange(32) >= (32 - widths)[:, None]]
+    return _write_fields(codes.astype(np.uint64), widths.astype(np.uint64))
+
+
+def _write_fields(codes: npt.NDArray[np.uint64], widths: npt.NDArray[np.uint64]) -> list[int]:
+    """Concatenate fields of 14 to 32 bits MSB-first, padded as the SDK pads the stream."""
+    ends = np.cumsum(widths)
+    starts = ends - widths
+    # A field starting at bit `s % 8` of byte `s // 8` lies within that byte and the next
+    # four: shift it into place in a 40-bit window and OR the window's five bytes in. Every
+    # field is at least 14 bits, so no two start in the same byte: the indices of one
+    # fancy-indexed OR are distinct, which numpy needs for it to be exact.
+    window = codes << (np.uint64(40) - (starts & np.uint64(7)) - widths)
+    first = (starts >> np.uint64(3)).astype(np.intp)
     # The SDK always pads with 8 - (bits % 8) zero bits: a whole zero byte when aligned.
-    padding = np.zeros(8 - stream.size % 8, np.uint8)
-    packed: list[int] = np.packbits(np.concatenate((stream, padding))).tolist()
+    size = int(ends[-1]) // 8 + 1
+    stream = np.zeros(size + 4, np.uint8)
+    for byte, shift in enumerate(range(32, -1, -8)):
+        stream[first + byte] |= (window >> np.uint64(shift)).astype(np.uint8)
+    packed: list[int] = stream[:size].tolist()
     return packed
