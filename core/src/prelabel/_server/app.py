@@ -10,6 +10,7 @@ from flask import Flask, Response, g, request
 from prelabel._engine.runtime import Runtime, build_runtime
 from prelabel._server.auth import OPEN_PATHS, check_authorization
 from prelabel._server.errors import install_error_handlers
+from prelabel._server.jsonprovider import FastJSONProvider
 from prelabel._server.routes import bp
 from prelabel.backend import Backend
 from prelabel.settings import CoreSettings
@@ -50,8 +51,8 @@ def create_app(
         runtime.start_job_thread()
 
     app = Flask("prelabel")
+    app.json = FastJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = int(runtime.settings.max_request_mb * 1024 * 1024)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["prelabel"] = runtime
     app.register_blueprint(bp)
     install_error_handlers(app)
