@@ -47,14 +47,22 @@ def test_the_tiny_test_model_loads_through_the_same_path(model_dir):
     assert model.device == "cpu" and not model.sam.training
 
 
-def test_masks_match_segment_anythings_own_predictor(model_dir):
+@pytest.mark.parametrize(
+    ("points", "labels", "box"),
+    [
+        ([[30.0, 30.0], [90.0, 60.0]], [1, 0], [10.0, 15.0, 70.0, 50.0]),
+        ([[30.0, 30.0]], [1], None),
+        ([], [], [10.0, 15.0, 70.0, 50.0]),
+    ],
+    ids=["clicks-and-box", "one-click", "box-only"],
+)
+def test_masks_match_segment_anythings_own_predictor(model_dir, points, labels, box):
     """The cached-embedding path gives SamPredictor's best mask and score for the same prompt."""
     model = load_sam(str(model_dir / "tiny.pth"), "cpu")
     image = decode_image(shapes_png(120, 90))
     embedding = model.embed(image)
     assert embedding.size == (120, 90) and embedding.original_size == (90, 120)
     assert embedding.input_size == (768, 1024) and embedding.nbytes == model.embedding_bytes
-    points, labels, box = [[30.0, 30.0], [90.0, 60.0]], [1, 0], [10.0, 15.0, 70.0, 50.0]
     mask, score = model.segment(embedding, points, labels, box)
 
     reference = _build_sam(**ENCODERS["tiny"])
@@ -62,7 +70,9 @@ def test_masks_match_segment_anythings_own_predictor(model_dir):
     predictor = SamPredictor(reference.eval())
     predictor.set_image(np.ascontiguousarray(image[..., ::-1]))  # RGB, as its docs show
     masks, scores, _ = predictor.predict(
-        point_coords=np.array(points), point_labels=np.array(labels), box=np.array(box)
+        point_coords=np.array(points) if points else None,
+        point_labels=np.array(labels) if points else None,
+        box=np.array(box) if box else None,
     )
     best = int(np.argmax(scores))
     assert mask.shape == (90, 120) and mask.dtype == bool

@@ -169,22 +169,42 @@ class SamModel:
         Returns:
             A ``height x width`` mask at the image's size and the model's IoU estimate for it.
         """
-        from segment_anything import SamPredictor
+        import torch
+        from segment_anything.utils.transforms import ResizeLongestSide
 
-        predictor = SamPredictor(self.sam)
-        # The predictor's state after set_image, restored from the cache instead of recomputed.
-        predictor.features = embedding.features
-        predictor.original_size = embedding.original_size
-        predictor.input_size = embedding.input_size
-        predictor.is_image_set = True
-        masks, scores, _ = predictor.predict(
-            point_coords=np.asarray(points, np.float64) if len(points) else None,
-            point_labels=np.asarray(point_labels, np.int64) if len(points) else None,
-            box=np.asarray(box, np.float64) if box is not None else None,
-            multimask_output=True,
-        )
-        best = int(np.argmax(scores))
-        return masks[best].astype(bool, copy=False), float(scores[best])
+        # SamPredictor.predict's steps, except that only the chosen mask is upscaled to the
+        # image and copied out: the predictor does that for all three (~10 ms a click).
+        sam = self.sam
+        resize = ResizeLongestSide(sam.image_encoder.img_size)
+        device = embedding.features.device
+        with torch.inference_mode():
+            point_prompt = None
+            if len(points):
+                coords = resize.apply_coords(
+                    np.asarray(points, np.float64), embedding.original_size
+                )
+                point_prompt = (
+                    torch.as_tensor(coords, dtype=torch.float, device=device)[None],
+                    torch.as_tensor(np.asarray(point_labels), dtype=torch.int, device=device)[None],
+                )
+            box_prompt = None
+            if box is not None:
+                boxes = resize.apply_boxes(np.asarray([box], np.float64), embedding.original_size)
+                box_prompt = torch.as_tensor(boxes, dtype=torch.float, device=device)
+            sparse, dense = sam.prompt_encoder(points=point_prompt, boxes=box_prompt, masks=None)
+            low_res, iou = sam.mask_decoder(
+                image_embeddings=embedding.features,
+                image_pe=sam.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=True,
+            )
+            best = int(iou[0].argmax())
+            logits = sam.postprocess_masks(
+                low_res[:, best : best + 1], embedding.input_size, embedding.original_size
+            )
+            mask: npt.NDArray[np.bool_] = (logits[0, 0] > sam.mask_threshold).cpu().numpy()
+        return mask, float(iou[0, best])
 
 
 def _load_state(path: str) -> Mapping[str, Any]:
