@@ -506,6 +506,11 @@ def run() -> None:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--reference", type=Path, help="a label-studio-ml-backend checkout")
     parser.add_argument("--reference-python", default="python3", help="Python to run it with")
+    parser.add_argument(
+        "--only",
+        choices=["serving"],
+        help="re-measure one section, keeping the others' figures in results/yolo.json",
+    )
     args = parser.parse_args()
     omp = os.environ.get("OMP_NUM_THREADS")
     coco_random_weights()
@@ -523,6 +528,8 @@ def run() -> None:
     }
     out = Path(__file__).parent / "results" / "yolo.json"
     out.parent.mkdir(exist_ok=True)
+    if args.only and out.exists():
+        figures = {**json.loads(out.read_text()), **figures}
 
     def record(name: str, value: Any) -> None:
         # Written after every section: a late failure keeps the figures measured before it.
@@ -531,6 +538,8 @@ def run() -> None:
 
     with media_server(ROOT / "images") as base:
         record("serving", serving(paths, base, args.rounds, reference))
+        if args.only:
+            return
         record("training_beside_serving", training_beside_serving(images, base, args.rounds))
         record("served_by_batch_size", batch_sizes(paths, base, args.rounds, (1, 2, 4)))
     record("ultralytics_alone_by_wait_policy", wait_policies(paths[:8], args.rounds))
