@@ -45,6 +45,9 @@ def test_the_tiny_test_model_loads_through_the_same_path(model_dir):
     assert model.architecture.name == "vit-64x2"
     assert model.architecture.global_attn_indexes == (1,)
     assert model.device == "cpu" and not model.sam.training
+    # On the CPU the mask decoder's convolutions run channels-last (the faster layout there).
+    upscaling = model.sam.mask_decoder.output_upscaling[0].weight
+    assert upscaling.is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.parametrize(
