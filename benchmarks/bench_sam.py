@@ -14,7 +14,9 @@ over HTTP as Label Studio's editor does (``/predict`` with ``params.context``), 
 * the cache's hit rate over a simulated annotation session (in-process, tiny model).
 
 Run: ``.venv/bin/python benchmarks/bench_sam.py``; writes ``benchmarks/results/sam.json``
-(``--only http_vs_in_process`` re-measures that figure alone and updates it there).
+(``--only http_vs_in_process`` re-measures that figure alone and updates it there; ``--only
+served`` every figure but the simulated session). The serving worker inherits this process's
+environment: ``MALLOC_ARENA_MAX=2`` set here applies to it, and is recorded with its memory.
 """
 
 from __future__ import annotations
@@ -255,6 +257,7 @@ def served_clicks(
             "worker_rss_mib_after_setup": round(rss_start, 1),
             "worker_rss_mib_after_9_images": round(rss_end, 1),
             "rss_growth_per_image_mib": round((rss_end - rss_start) / 9, 2),
+            "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
         }
     httpd.shutdown()
     return figures
@@ -338,8 +341,9 @@ def main() -> None:
     parser.add_argument("--session-tasks", type=int, default=40)
     parser.add_argument(
         "--only",
-        choices=["http_vs_in_process"],
-        help="measure only this figure and update it in results/sam.json",
+        choices=["http_vs_in_process", "served"],
+        help="measure only these figures (served: every one over HTTP, without the simulated "
+        "session) and update them in results/sam.json",
     )
     args = parser.parse_args()
     from prelabel_sam.synthetic import save_checkpoint
@@ -349,7 +353,8 @@ def main() -> None:
     paths = _images(9)
     if args.only:
         figures = json.loads(out.read_text())
-        figures.update(served_clicks(paths, args.rounds, only_in_process=True))
+        in_process = args.only == "http_vs_in_process"
+        figures.update(served_clicks(paths, args.rounds, only_in_process=in_process))
     else:
         figures = {
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",
