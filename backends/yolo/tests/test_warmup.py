@@ -3,7 +3,7 @@
 Checked in a fresh interpreter (this one has imported everything already) by what the first
 request does after ``load()``: it must set nothing up (no new predictor, no device selection,
 no lazy imports) and run on the backend's thread count, in a thread that never ran torch
-before, as a gunicorn request thread, with the model's weights channels-last (on the CPU).
+before, as a gunicorn request thread.
 """
 
 from __future__ import annotations
@@ -52,10 +52,7 @@ def first_request():
 thread = threading.Thread(target=first_request)
 thread.start()
 thread.join()
-import torch
-convs = [m.weight for m in predictor.model.modules() if isinstance(m, torch.nn.Conv2d)]
 print(json.dumps({
-    "channels_last": all(w.is_contiguous(memory_format=torch.channels_last) for w in convs),
     "threads": backend.threads,
     "predictor_ready": predictor is not None,
     "same_predictor": model.yolo.predictor is predictor,
@@ -76,7 +73,6 @@ def test_load_leaves_the_model_warm_on_the_process_threads(tmp_path: Path) -> No
     assert found["device_selections"] == 0, found  # ultralytics set nothing up on the request
     assert found["imported"] == [], found  # torchvision, torch._dynamo: imported by load()
     assert found["threads_before"] == found["threads_after"] == threads, found
-    assert found["channels_last"], found  # the faster layout for oneDNN's CPU convolutions
 
 
 def test_each_model_is_prepared_once_when_it_loads(model_dir: Path) -> None:

@@ -6,10 +6,6 @@ first ``predict`` imports torchvision and ``torch._dynamo`` and fuses the model'
 second). :func:`keep_threads` puts the process's count back at the start of every predict,
 training and validation run; :func:`warm_up` pays the first-call costs at load time, so a
 server answering ``/health`` answers its first ``/predict`` at full speed.
-
-On the CPU the warmed-up model's weights are also put in channels-last (NHWC) memory format,
-which oneDNN's convolutions run faster on: yolov8n on 640x480 images predicted 1.26x as many
-images/s on 2 cores, with the same boxes. Ultralytics keeps them contiguous (NCHW).
 """
 
 from __future__ import annotations
@@ -37,17 +33,7 @@ def keep_threads(yolo: Any, threads: int) -> None:
 
 
 def warm_up(yolo: Any, imgsz: int, device: str = "") -> None:
-    """Inference on a blank image ``imgsz`` wide and 3/4 as high (a 4:3 photo's shape).
-
-    The first call sets up ultralytics' predictor, which fuses the layers; on the CPU the fused
-    model then goes channels-last and a second call builds the NHWC convolutions.
-    """
-    import torch
-
+    """One inference on a blank image ``imgsz`` wide and 3/4 as high (a 4:3 photo's shape)."""
     blank = np.zeros((imgsz * 3 // 4, imgsz, 3), np.uint8)
     options: dict[str, Any] = {"device": device} if device else {}
     yolo.predict(blank, imgsz=imgsz, verbose=False, **options)
-    predictor = yolo.predictor
-    if predictor is not None and torch.device(predictor.device).type == "cpu":
-        predictor.model.to(memory_format=torch.channels_last)
-        yolo.predict(blank, imgsz=imgsz, verbose=False, **options)
