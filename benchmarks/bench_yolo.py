@@ -508,7 +508,7 @@ def run() -> None:
     parser.add_argument("--reference-python", default="python3", help="Python to run it with")
     parser.add_argument(
         "--only",
-        choices=["serving"],
+        choices=["serving", "served_by_batch_size"],
         help="re-measure one section, keeping the others' figures in results/yolo.json",
     )
     args = parser.parse_args()
@@ -537,11 +537,13 @@ def run() -> None:
         out.write_text(json.dumps(figures, indent=2) + "\n")
 
     with media_server(ROOT / "images") as base:
-        record("serving", serving(paths, base, args.rounds, reference))
+        if args.only in (None, "serving"):
+            record("serving", serving(paths, base, args.rounds, reference))
+        if args.only in (None, "served_by_batch_size"):
+            record("served_by_batch_size", batch_sizes(paths, base, args.rounds, (1, 2, 4)))
         if args.only:
             return
         record("training_beside_serving", training_beside_serving(images, base, args.rounds))
-        record("served_by_batch_size", batch_sizes(paths, base, args.rounds, (1, 2, 4)))
     record("ultralytics_alone_by_wait_policy", wait_policies(paths[:8], args.rounds))
     record("boxes_by_threshold", threshold_fidelity(paths[:16], (0.1, 0.25)))
     rss1, models1 = _server_rss(1, paths[0])

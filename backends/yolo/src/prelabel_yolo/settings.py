@@ -58,7 +58,7 @@ class YoloSettings(BackendSettings):
     max_det: int = Field(default=300, ge=1, description="Most regions per image and control.")
     imgsz: int = Field(default=640, ge=32, description="Inference image size.")
     batch_size: int = Field(
-        default=1, ge=1, description="Images per forward pass (raise it on a GPU)."
+        default=4, ge=1, description="Images per forward pass (raise it on a GPU)."
     )
     device: str = Field(default="", description="torch device ('cpu', '0'…); empty: auto.")
     tuned_cache_size: int = Field(
