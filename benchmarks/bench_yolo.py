@@ -303,21 +303,28 @@ def _reference_or_none(
 
 
 def wait_policies(paths: list[Path], rounds: int) -> dict[str, float]:
-    """Ultralytics alone on 1 thread, and on every core spinning or sleeping while it waits."""
+    """Ultralytics alone on 1 thread, and on every core with each OpenMP wait policy.
+
+    Each process runs by itself, started for its measurement and stopped after it: an idle
+    process whose threads spin would take the CPU from the one being measured.
+    """
     from prelabel.threads import cpu_cores
 
     cores = cpu_cores()
-    alone = {
-        "1_thread": Alone(1, None),
-        f"{cores}_threads_spinning": Alone(cores, "ACTIVE"),
-        f"{cores}_threads_passive": Alone(cores, "PASSIVE"),
+    configs: dict[str, tuple[int | str, str | None]] = {
+        "1_thread": (1, None),
+        f"{cores}_threads_spinning": (cores, "ACTIVE"),
+        f"{cores}_threads_openmp_default": (cores, None),
+        f"{cores}_threads_passive": (cores, "PASSIVE"),
     }
-    rates: dict[str, list[float]] = {name: [] for name in alone}
+    rates: dict[str, list[float]] = {name: [] for name in configs}
     for _ in range(rounds):
-        for name, process in alone.items():
-            rates[name].append(process.rate(paths))
-    for process in alone.values():
-        process.close()
+        for name, (threads, policy) in configs.items():
+            process = Alone(threads, policy)
+            try:
+                rates[name].append(process.rate(paths))
+            finally:
+                process.close()
     return {name: round(statistics.median(v), 2) for name, v in rates.items()}
 
 
@@ -508,7 +515,7 @@ def run() -> None:
     parser.add_argument("--reference-python", default="python3", help="Python to run it with")
     parser.add_argument(
         "--only",
-        choices=["serving", "served_by_batch_size"],
+        choices=["serving", "served_by_batch_size", "ultralytics_alone_by_wait_policy"],
         help="re-measure one section, keeping the others' figures in results/yolo.json",
     )
     args = parser.parse_args()
@@ -541,10 +548,11 @@ def run() -> None:
             record("serving", serving(paths, base, args.rounds, reference))
         if args.only in (None, "served_by_batch_size"):
             record("served_by_batch_size", batch_sizes(paths, base, args.rounds, (1, 2, 4)))
+        if args.only in (None, "ultralytics_alone_by_wait_policy"):
+            record("ultralytics_alone_by_wait_policy", wait_policies(paths[:24], args.rounds))
         if args.only:
             return
         record("training_beside_serving", training_beside_serving(images, base, args.rounds))
-    record("ultralytics_alone_by_wait_policy", wait_policies(paths[:8], args.rounds))
     record("boxes_by_threshold", threshold_fidelity(paths[:16], (0.1, 0.25)))
     rss1, models1 = _server_rss(1, paths[0])
     rss10, models10 = _server_rss(10, paths[0])
