@@ -71,6 +71,15 @@ def test_unserialisable_values_still_fail_as_before(app: Flask) -> None:
         jsonify({"value": object()})
 
 
+def test_the_server_answers_through_it(make_app: Any) -> None:
+    # An error naming a non-ASCII task id comes back as UTF-8, not as the stdlib's escapes.
+    body = {"project": "1.1700000000", "tasks": [{"id": "é", "data": {}}]}
+    response = make_app().test_client().post("/predict", json=body)
+    assert response.status_code == 400
+    assert "got 'é'".encode() in response.get_data()
+    assert b"\\u00e9" not in response.get_data()
+
+
 def test_debug_mode_still_indents(app: Flask) -> None:
     app.debug = True
     assert respond(app, {"a": 1}) == b'{\n  "a": 1\n}\n'
