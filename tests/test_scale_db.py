@@ -4,6 +4,7 @@ backend's store, and migrations run by many processes starting at once."""
 from __future__ import annotations
 
 import multiprocessing
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,24 @@ def test_a_database_url_must_be_postgresql_and_reachable(tmp_path):
         ProjectStore(tmp_path, database=dead)
     assert "postgresql://prelabel:***@127.0.0.1:9/" in str(caught.value)
     assert "secret" not in str(caught.value)
+    dead.close()
+
+
+def test_a_long_outage_heals_on_the_first_request_after_it(postgres_server, pg_url):
+    from prelabel._engine.postgres import PostgresDatabase
+
+    database = PostgresDatabase(pg_url, timeout=1.0)
+    try:
+        assert database.execute("SELECT 1 AS one").fetchone() == (1,)
+        postgres_server.stop()
+        try:
+            # Long enough that retries doubling from one second would next try at 15 s.
+            outage_ends = time.monotonic() + 9
+            while time.monotonic() < outage_ends:
+                with pytest.raises(ServiceUnavailable):
+                    database.execute("SELECT 1")
+        finally:
+            postgres_server.start()
+        assert database.execute("SELECT 2 AS two").fetchone() == (2,)
+    finally:
+        database.close()

@@ -203,6 +203,11 @@ class PostgresDatabase(Database):
                     name=f"prelabel-{pid}",
                     open=True,
                     timeout=self.timeout,
+                    # The pool retries a failed connection with a doubling delay (1, 2, 4 …
+                    # up to 5 minutes): after a long outage, service would come back minutes
+                    # late. Giving up after one request's timeout keeps the delay short, and
+                    # the next request that waits starts a fresh attempt at once.
+                    reconnect_timeout=self.timeout,
                 )
                 self._pid = pid
             return self._pool
