@@ -515,7 +515,12 @@ def run() -> None:
     parser.add_argument("--reference-python", default="python3", help="Python to run it with")
     parser.add_argument(
         "--only",
-        choices=["serving", "served_by_batch_size", "ultralytics_alone_by_wait_policy"],
+        choices=[
+            "serving",
+            "served_by_batch_size",
+            "ultralytics_alone_by_wait_policy",
+            "boxes_by_threshold",
+        ],
         help="re-measure one section, keeping the others' figures in results/yolo.json",
     )
     args = parser.parse_args()
@@ -550,10 +555,12 @@ def run() -> None:
             record("served_by_batch_size", batch_sizes(paths, base, args.rounds, (1, 2, 4)))
         if args.only in (None, "ultralytics_alone_by_wait_policy"):
             record("ultralytics_alone_by_wait_policy", wait_policies(paths[:24], args.rounds))
-        if args.only:
-            return
-        record("training_beside_serving", training_beside_serving(images, base, args.rounds))
-    record("boxes_by_threshold", threshold_fidelity(paths[:16], (0.1, 0.25)))
+        if args.only is None:
+            record("training_beside_serving", training_beside_serving(images, base, args.rounds))
+    if args.only in (None, "boxes_by_threshold"):
+        record("boxes_by_threshold", threshold_fidelity(paths[:16], (0.1, 0.25)))
+    if args.only:
+        return
     rss1, models1 = _server_rss(1, paths[0])
     rss10, models10 = _server_rss(10, paths[0])
     record("serving_process_peak_rss_mib", {

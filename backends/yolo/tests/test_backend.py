@@ -148,7 +148,7 @@ def test_classes_without_a_label_are_reported_to_metrics_per_class(tmp_path: Pat
 
 
 def test_fine_tuned_weights_are_lru_bounded(model_dir: Path) -> None:
-    cache = ModelCache(model_dir, max_tuned=1, prepare=lambda _: None)
+    cache = ModelCache(model_dir, max_tuned=1, prepare=lambda *_: None)
     first = cache.tuned(model_dir / "coco-random.pt")
     cache.tuned(model_dir / "coco-random-seg.pt")
     assert [Path(k).name for k in cache.loaded] == ["coco-random-seg.pt"]

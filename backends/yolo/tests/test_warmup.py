@@ -77,7 +77,7 @@ def test_load_leaves_the_model_warm_on_the_process_threads(tmp_path: Path) -> No
 
 def test_each_model_is_prepared_once_when_it_loads(model_dir: Path) -> None:
     prepared: list[object] = []
-    cache = ModelCache(model_dir, max_tuned=1, prepare=prepared.append)
+    cache = ModelCache(model_dir, max_tuned=1, prepare=lambda yolo, _: prepared.append(yolo))
     base = cache.base("coco-random.pt")
     tuned = cache.tuned(model_dir / "coco-random-seg.pt")
     cache.base("coco-random.pt")

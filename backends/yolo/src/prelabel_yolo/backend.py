@@ -49,6 +49,7 @@ from prelabel_yolo.controls import (
 )
 from prelabel_yolo.evaluation import EVAL_CONF, RANKED, Scored, score
 from prelabel_yolo.models import LoadedModel, ModelCache
+from prelabel_yolo.runtimes import serve_on_threads
 from prelabel_yolo.settings import YoloSettings
 from prelabel_yolo.video import (
     LS_DEFAULT_FRAMERATE,
@@ -166,11 +167,20 @@ class YoloBackend(Backend):
         """The process's model cache (weights root: :attr:`home`, ``PRELABEL_MODEL_DIR``)."""
         with self._lock:
             if self._cache is None:
-                self._cache = ModelCache(self.home, self._settings.tuned_cache_size, self._ready)
+                settings = self._settings
+                self._cache = ModelCache(
+                    self.home,
+                    settings.tuned_cache_size,
+                    self._ready,
+                    settings.runtime,
+                    settings.device,
+                )
             return self._cache
 
-    def _ready(self, yolo: Any) -> None:
+    def _ready(self, yolo: Any, exported: Path | None) -> None:
         keep_threads(yolo, self.threads)
+        if exported is not None:
+            serve_on_threads(yolo, exported, self.threads)
         warm_up(yolo, self._settings.imgsz, self._settings.device)
 
     def check_config(self, config: LabelConfig) -> None:
@@ -300,8 +310,7 @@ class YoloBackend(Backend):
             point_size=_float_attr(control, "model_point_size", 0.5),
         )
         if control.type == "keypointlabels":
-            count = int(model.yolo.model.kpt_shape[0])
-            plan.keypoint_labels = keypoint_labels(control, count)
+            plan.keypoint_labels = keypoint_labels(control, model.keypoints)
             box_name = control.attrs.get("model_bbox_control")
             if box_name:
                 plan.box_control = config.control(box_name)
@@ -393,7 +402,7 @@ class YoloBackend(Backend):
         stats: PredictStats,
     ) -> None:
         keys = {p.object_name: p.control.objects[0].value_key or "" for p in plans}
-        for start, images in batches(tasks, keys, ctx.media, settings.batch_size):
+        for start, images in batches(tasks, keys, ctx.media, self._batch_size(settings)):
             for plan in plans:
                 column = images[plan.object_name]
                 rows = [i for i, image in enumerate(column) if image is not None]
@@ -404,9 +413,15 @@ class YoloBackend(Backend):
             unreadable = {i for col in images.values() for i, im in enumerate(col) if im is None}
             stats.add(unreadable=len(unreadable))
 
-    @staticmethod
-    def _run_options(settings: YoloSettings) -> dict[str, Any]:
-        options: dict[str, Any] = {"imgsz": settings.imgsz, "batch": settings.batch_size}
+    def _batch_size(self, settings: YoloSettings) -> int:
+        if settings.batch_size != "auto":
+            return settings.batch_size
+        # On OpenVINO, batches of 4 ran 1.08x single images for 170 MiB more peak memory;
+        # on PyTorch 1.30x for 95 MiB (benchmarks/bench_yolo.py, served_by_batch_size).
+        return 1 if self.models.runtime == "openvino" else 4
+
+    def _run_options(self, settings: YoloSettings) -> dict[str, Any]:
+        options: dict[str, Any] = {"imgsz": settings.imgsz, "batch": self._batch_size(settings)}
         if settings.device:
             options["device"] = settings.device
         return options

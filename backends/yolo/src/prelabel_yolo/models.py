@@ -23,6 +23,7 @@ from typing import Any
 from prelabel import BackendLoadError
 from prelabel.vision import cache as vision_cache
 from prelabel.vision.weights import locate_weights
+from prelabel_yolo.runtimes import Runtime, choose_runtime, export_openvino, exported_metadata
 
 __all__ = ["LoadedModel", "ModelCache", "resolve_weights"]
 
@@ -39,6 +40,10 @@ class LoadedModel:
 
     key: str
     yolo: Any
+    #: What runs its forward pass (see :mod:`prelabel_yolo.runtimes`).
+    runtime: Runtime = "torch"
+    #: Keypoints per instance (pose models; 0 for the others).
+    keypoints: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -100,30 +105,66 @@ def resolve_weights(name: str, root: Path) -> str:
     )
 
 
-def _load(source: str, prepare: Callable[[Any], None]) -> LoadedModel:
+#: Called on every loaded ``YOLO`` object with its OpenVINO export (``None``: PyTorch).
+Prepare = Callable[[Any, Path | None], None]
+
+
+def _load(
+    source: str, prepare: Prepare, runtime: Runtime, root: Path, fallback: bool
+) -> LoadedModel:
+    """``source`` loaded on ``runtime``; ``fallback``: PyTorch when the export fails."""
     from ultralytics.models.yolo.model import YOLO
 
+    exported = None
+    # Only weights files export: an architecture name (``*.yaml``) is a new random model on
+    # every load, and other formats are exports already.
+    if runtime == "openvino" and source.endswith(".pt"):
+        try:
+            exported = export_openvino(Path(source), root)
+        except BackendLoadError as exc:
+            if not fallback:
+                raise
+            log.warning("%s. Serving it with PyTorch.", exc)
     try:
-        yolo = YOLO(source)
-        prepare(yolo)
+        if exported is None:
+            yolo = YOLO(source)
+            kpt_shape = getattr(yolo.model, "kpt_shape", None)
+        else:
+            metadata = exported_metadata(exported)
+            yolo = YOLO(str(exported), task=metadata["task"])
+            kpt_shape = metadata.get("kpt_shape")
+        prepare(yolo, exported)
     except Exception as exc:  # torch/ultralytics raise many types for a corrupt or foreign file
         raise BackendLoadError(f"Could not load YOLO weights {source}: {exc}") from exc
-    log.info("Loaded %s (%s, %d classes)", source, yolo.task, len(yolo.names))
-    return LoadedModel(key=source, yolo=yolo)
+    used: Runtime = "torch" if exported is None else "openvino"
+    log.info("Loaded %s (%s, %d classes) on %s", source, yolo.task, len(yolo.names), used)
+    keypoints = int(kpt_shape[0]) if kpt_shape else 0
+    return LoadedModel(key=source, yolo=yolo, runtime=used, keypoints=keypoints)
 
 
 class ModelCache(vision_cache.ModelCache[LoadedModel]):
     """YOLO models: names resolved by :func:`resolve_weights`, files loaded by ``YOLO()``.
 
     Args:
-        root: the weights root (``PRELABEL_MODEL_DIR``).
+        root: the weights root (``PRELABEL_MODEL_DIR``); OpenVINO exports are cached under it.
         max_tuned: how many fine-tuned models stay loaded.
         prepare: run on every ``YOLO`` object once it is loaded (the backend's warm-up).
+        runtime: the ``runtime`` setting (``auto``, ``torch``, ``openvino``).
+        device: the ``device`` setting (OpenVINO runs on the CPU only).
     """
 
-    def __init__(self, root: Path, max_tuned: int, prepare: Callable[[Any], None]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        max_tuned: int,
+        prepare: Prepare,
+        runtime: str = "auto",
+        device: str = "",
+    ) -> None:
+        self.runtime = choose_runtime(runtime, device)
+        fallback = runtime == "auto"
         super().__init__(
-            lambda source: _load(source, prepare),
+            lambda source: _load(source, prepare, self.runtime, root, fallback),
             resolve=lambda name: resolve_weights(name, root),
             max_tuned=max_tuned,
         )

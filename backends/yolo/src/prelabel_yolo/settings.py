@@ -57,10 +57,16 @@ class YoloSettings(BackendSettings):
     iou: float = Field(default=0.7, gt=0.0, le=1.0, description="NMS IoU threshold.")
     max_det: int = Field(default=300, ge=1, description="Most regions per image and control.")
     imgsz: int = Field(default=640, ge=32, description="Inference image size.")
-    batch_size: int = Field(
-        default=4, ge=1, description="Images per forward pass (raise it on a GPU)."
+    batch_size: Literal["auto"] | Annotated[int, Field(ge=1)] = Field(
+        default="auto",
+        description="Images per forward pass; auto: 1 on OpenVINO, 4 on PyTorch (raise it on a GPU).",
     )
     device: str = Field(default="", description="torch device ('cpu', '0'…); empty: auto.")
+    # Server-only: it decides how the process loads every model.
+    runtime: Annotated[Literal["auto", "torch", "openvino"], ServerOnly()] = Field(
+        default="auto",
+        description="Forward-pass engine: auto is OpenVINO on a CPU (about 2x PyTorch), else torch.",
+    )
     tuned_cache_size: int = Field(
         default=4, ge=1, description="Fine-tuned per-project models kept in memory."
     )
