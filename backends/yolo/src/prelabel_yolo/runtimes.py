@@ -12,8 +12,8 @@ cache keyed by the file's content, under the weights root: the training job that
 new version exports it, and the server that later serves it finds the export there.
 
 Ultralytics compiles an exported model with OpenVINO's defaults: every core, and on CPUs with
-bfloat16 units (Sapphire Rapids and later) bfloat16 arithmetic, which moves scores by about
-1e-2 and so changes which boxes pass a threshold. :func:`serve_on_threads` compiles it again
+bfloat16 units (Sapphire Rapids and later) bfloat16 arithmetic, which moved scores by about
+2% of their value and so changes which boxes pass a threshold. :func:`serve_on_threads` compiles it again
 with 32-bit precision on the process's thread count, whenever ultralytics sets up a predictor.
 """
 
