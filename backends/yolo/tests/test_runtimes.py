@@ -158,3 +158,11 @@ def test_openvino_sends_no_telemetry(model_dir: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert not (home / "intel").exists()
+
+
+def test_load_turns_off_ultralytics_analytics(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ultralytics.utils.events import events
+
+    monkeypatch.setattr(events, "enabled", True)  # as outside pytest, online, sync on
+    YoloBackend(YoloBackend.load_settings(preload=[])).load()
+    assert events.enabled is False

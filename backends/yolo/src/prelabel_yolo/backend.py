@@ -37,6 +37,7 @@ from prelabel.annotations import judged_result, unannotated
 from prelabel.config import Control, LabelConfig, LabelCoverage, LabelMap, ObjectTag
 from prelabel.threads import use_torch_threads
 from prelabel.vision.images import batches
+from prelabel_yolo import telemetry
 from prelabel_yolo.controls import (
     TASKS_FOR,
     ControlPlan,
@@ -149,6 +150,7 @@ class YoloBackend(Backend):
         returns the first ``/predict`` runs as fast as later ones. Ultralytics pip-installs
         missing optional packages at run time (e.g. a HEIF decoder when an image is
         unreadable); a server must not, so that is off unless ``YOLO_AUTOINSTALL`` is set.
+        Its usage analytics are off too (:mod:`prelabel_yolo.telemetry`).
         """
         os.environ.setdefault("YOLO_AUTOINSTALL", "false")
         try:
@@ -157,6 +159,7 @@ class YoloBackend(Backend):
             raise BackendLoadError(
                 f"The yolo backend needs ultralytics: pip install prelabel-yolo ({exc})."
             ) from exc
+        telemetry.turn_off()
         use_torch_threads(self.threads)
         cache = self.models
         for kind in self._settings.preload:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prelabel import BackendLoadError
+from prelabel_yolo import telemetry
 
 __all__ = [
     "CACHE_DIR",
@@ -45,11 +46,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Runtime = Literal["torch", "openvino"]
-
-# ``import openvino`` sends a usage event to Google Analytics (and each conversion more)
-# unless a consent file in the home directory declines. Without the openvino_telemetry
-# package it uses a stub that sends nothing; ``None`` here makes that import fail, so it does.
-sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
 
 #: The exports' cache, under the weights root (``PRELABEL_MODEL_DIR``).
 CACHE_DIR = ".openvino"
@@ -203,6 +199,8 @@ def serve_on_threads(yolo: Any, exported: Path, threads: int) -> None:
 
 def _main(weights: str) -> None:
     from ultralytics.models.yolo.model import YOLO
+
+    telemetry.turn_off()
 
     exported = YOLO(weights).export(format="openvino", dynamic=True, verbose=False)
     print(exported)  # the last line of stdout: the parent reads it
