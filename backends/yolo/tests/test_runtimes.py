@@ -134,6 +134,21 @@ def test_weights_that_cannot_be_exported_are_served_by_pytorch_unless_openvino_w
         strict.tuned(weights)
 
 
+def test_an_unwritable_cache_is_a_load_error_that_auto_serves_with_pytorch(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read_only(*args: Any, **kwargs: Any) -> str:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(runtimes.tempfile, "mkdtemp", read_only)
+    weights = tmp_path / "ro.pt"
+    shutil.copyfile(model_dir / "coco-random.pt", weights)
+    with pytest.raises(BackendLoadError, match=r"Could not export .*ro\.pt .*Read-only file"):
+        runtimes.export_openvino(weights, tmp_path)
+    loaded = ModelCache(tmp_path, 1, lambda *_: None, "auto", "cpu").tuned(weights)
+    assert loaded.runtime == "torch"
+
+
 def test_an_architecture_name_is_a_pytorch_model(model_dir: Path) -> None:
     cache = ModelCache(model_dir, 1, lambda *_: None, "openvino", "cpu")
     assert cache.base("yolov8n.yaml").runtime == "torch"  # new random weights each load

@@ -19,6 +19,7 @@ with 32-bit precision on the process's thread count, whenever ultralytics sets u
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -105,8 +106,16 @@ def export_openvino(weights: Path, root: Path) -> Path:
     # The suffix is how ultralytics recognises an OpenVINO directory.
     target = cache / f"{weights.stem}-{_digest(weights)}_openvino_model"
     if (target / "metadata.yaml").is_file():
-        os.utime(target)  # recently used: kept by _prune
+        with contextlib.suppress(OSError):  # a read-only cache still serves
+            os.utime(target)  # recently used: kept by _prune
         return target
+    try:
+        return _export_into(cache, target, weights)
+    except OSError as exc:  # a read-only or full disk
+        raise BackendLoadError(f"Could not export {weights} to OpenVINO in {cache}: {exc}") from exc
+
+
+def _export_into(cache: Path, target: Path, weights: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=cache))
     try:
