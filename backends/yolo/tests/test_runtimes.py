@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,11 @@ def test_a_weights_file_is_exported_once_even_by_racing_processes(
         return real_export(path)
 
     monkeypatch.setattr(runtimes, "_export", counted)
+    cache = tmp_path / runtimes.CACHE_DIR
+    for name, age in ((".export-killed", runtimes.EXPORT_TIMEOUT + 60), (".export-running", 0)):
+        (cache / name).mkdir(parents=True)
+        stamp = time.time() - age
+        os.utime(cache / name, (stamp, stamp))
     found: list[Path] = []
     racers = [
         threading.Thread(target=lambda: found.append(runtimes.export_openvino(weights, tmp_path)))
@@ -90,8 +96,9 @@ def test_a_weights_file_is_exported_once_even_by_racing_processes(
     assert len(found) == 2 and found[0] == found[1]
     assert found[0].name.startswith("racer-") and found[0].name.endswith("_openvino_model")
     assert (found[0] / "metadata.yaml").is_file()
-    # Both raced into their own directory; neither is left behind.
-    assert [p.name for p in (tmp_path / runtimes.CACHE_DIR).iterdir()] == [found[0].name]
+    # Both raced into their own directory; neither is left behind, nor one a killed process
+    # left, while another process's export in progress stays.
+    assert sorted(p.name for p in cache.iterdir()) == [".export-running", found[0].name]
     assert runtimes.export_openvino(weights, tmp_path) == found[0]
     assert len(exports) == 2  # the third call found the export
     weights.write_bytes(weights.read_bytes() + b"\0")  # other content: another export

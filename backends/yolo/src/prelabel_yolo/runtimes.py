@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -162,6 +163,9 @@ def _digest(path: Path) -> str:
 
 
 def _prune(cache: Path) -> None:
+    for work in cache.glob(".export-*"):
+        if time.time() - work.stat().st_mtime > EXPORT_TIMEOUT:
+            shutil.rmtree(work, ignore_errors=True)  # left by a process killed mid-export
     exports = [p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")]
     exports.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     for old in exports[KEEP_EXPORTS:]:
@@ -210,7 +214,6 @@ def _main(weights: str) -> None:
     from ultralytics.models.yolo.model import YOLO
 
     telemetry.turn_off()
-
     exported = YOLO(weights).export(format="openvino", dynamic=True, verbose=False)
     print(exported)  # the last line of stdout: the parent reads it
 
