@@ -188,3 +188,11 @@ def test_load_turns_off_ultralytics_analytics(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(events, "enabled", True)  # as outside pytest, online, sync on
     YoloBackend(YoloBackend.load_settings(preload=[])).load()
     assert events.enabled is False
+
+
+def test_batch_size_auto_is_one_on_openvino_and_four_on_pytorch() -> None:
+    for runtime, expected in (("openvino", 1), ("torch", 4)):
+        backend = YoloBackend(YoloBackend.load_settings(runtime=runtime, preload=[]))
+        assert backend.models.runtime == runtime
+        assert backend._batch_size(backend.load_settings()) == expected
+        assert backend._batch_size(backend.load_settings(batch_size=3)) == 3

@@ -191,7 +191,8 @@ class YoloBackend(Backend):
 
         Models a config uses are loaded here if no earlier config loaded them (then cached
         for every project): the first ``/setup`` with a model outside ``preload`` pays its
-        load time (0.1 to 1 s for the *n* models).
+        load time (0.1 to 1 s for the *n* models), and on OpenVINO its export the first time
+        the weights file is seen (about 4 s for the *n* models).
         """
         super().check_config(config)
         self._plan(config, self._settings, None)

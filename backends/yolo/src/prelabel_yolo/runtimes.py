@@ -13,8 +13,9 @@ new version exports it, and the server that later serves it finds the export the
 
 Ultralytics compiles an exported model with OpenVINO's defaults: every core, and on CPUs with
 bfloat16 units (Sapphire Rapids and later) bfloat16 arithmetic, which moved scores by about
-2% of their value and so changes which boxes pass a threshold. :func:`serve_on_threads` compiles it again
-with 32-bit precision on the process's thread count, whenever ultralytics sets up a predictor.
+2% of their value and so changes which boxes pass a threshold. :func:`serve_on_threads`
+compiles it again with 32-bit precision on the process's thread count, whenever ultralytics
+sets up a predictor.
 """
 
 from __future__ import annotations
